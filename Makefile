@@ -1,0 +1,38 @@
+# QEMU people type make. Every target delegates to nx (through npm); see README.md.
+NPM_DEPS := node_modules/.package-lock.json
+IOHANG := node packages/cli/bin/iohang.mjs
+
+.PHONY: help setup qemu qemu-asan demo test docs check-series
+help:
+	@echo "make demo          build the patched QEMU (cached) and run the main job"
+	@echo "make test          the test suite (what CI runs)"
+	@echo "make qemu          build the patched QEMU into qemu-build/out/default"
+	@echo "make qemu-asan     the AddressSanitizer + UBSan variant into qemu-build/out/asan"
+	@echo "make check-series  apply, compile and checkpatch each patch in turn"
+	@echo "make setup         apt sources and packages (root)"
+	@echo "make docs          the docs site"
+
+$(NPM_DEPS): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+setup: $(NPM_DEPS)
+	$(IOHANG) setup
+
+qemu: setup
+	npx nx run qemu-build:build
+
+qemu-asan: setup
+	npx nx run qemu-build:build-asan
+
+demo: setup
+	npx nx run qemu-build:build
+	$(IOHANG) demo
+
+test: setup
+	npx nx run-many -t typecheck test --outputStyle=stream
+
+check-series: setup
+	$(IOHANG) qemu check-series
+
+docs: $(NPM_DEPS)
+	npx nx run-many -t docs

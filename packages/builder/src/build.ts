@@ -1,0 +1,144 @@
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { $ } from 'zx';
+import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
+import { missingDependency } from './deps.ts';
+import { IohangError } from './errors.ts';
+import { fetchSource } from './fetch.ts';
+import { readLock, upstreamVersion, type Lock } from './lock.ts';
+import { statePaths, workspacePaths } from './paths.ts';
+import { ProgressReporter, parseNinjaLine } from './progress.ts';
+import { runLogged } from './run.ts';
+import { readSeries, type SeriesPatch } from './series.ts';
+import { ensureSystem } from './system.ts';
+import { applySeries, ensureBaseTree } from './tree.ts';
+
+export interface BuildOptions {
+  variant?: string;
+  root?: string;
+  log?: (line: string) => void;
+  /** Skip the apt check (tests that exercise one step). */
+  skipSystemCheck?: boolean;
+  /** The editable tree (`iohang qemu tree`); default under ~/.cache/iohang/tree. */
+  devTree?: string;
+}
+
+export interface Manifest {
+  variant: string;
+  base: { package: string; version: string; upstream: string; files: Lock['files'] };
+  patches: { file: string; subject: string; sha256: string }[];
+  configure: string[];
+  compiler: string;
+  qemuVersion: string;
+  binaries: string[];
+  firmware: string[];
+}
+
+/** Fetch + unpack + apply patches/: the builder's git tree, ready to configure. */
+export async function prepare(opts: BuildOptions = {}): Promise<{ lock: Lock; series: SeriesPatch[]; tree: string }> {
+  const log = opts.log ?? console.error;
+  const ws = workspacePaths(opts.root);
+  const lock = readLock(ws.lockFile);
+  const series = readSeries(ws.patchesDir);
+  const sp = statePaths(lock.version);
+  await fetchSource(lock, sp.downloads, log);
+  await ensureBaseTree(lock, sp.downloads, sp.buildTree, log);
+  const { reused, applied } = await applySeries(sp.buildTree, series, log);
+  log(`tree ${sp.buildTree}: base ${lock.version} + ${series.length} patches (${reused} kept, ${applied} applied)`);
+  return { lock, series, tree: sp.buildTree };
+}
+
+/** (Re)configure `buildDir` when it is new or its flags changed. */
+export async function ensureConfigured(tree: string, buildDir: string, flags: string[], log: (line: string) => void): Promise<void> {
+  const stampFile = join(buildDir, 'iohang-configure.json');
+  const stamp = JSON.stringify({ tree, flags });
+  if (existsSync(join(buildDir, 'build.ninja')) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
+  rmSync(buildDir, { recursive: true, force: true });
+  mkdirSync(buildDir, { recursive: true });
+  log(`configure ${flags.join(' ')}`);
+  const r = await runLogged(join(tree, 'configure'), flags, { cwd: buildDir, logFile: join(buildDir, 'iohang-configure.log') });
+  if (r.exitCode !== 0) {
+    const text = r.tail.join('\n');
+    const dep = missingDependency(text);
+    const fix = dep?.pkg ? `Install it: sudo apt-get install ${dep.pkg} (or run: sudo npm run setup)` : 'Read the full log at ' + join(buildDir, 'iohang-configure.log');
+    rmSync(stampFile, { force: true });
+    throw new IohangError(
+      dep ? `configure failed: build dependency ${dep.name} is missing${dep.pkg ? ` (Debian package ${dep.pkg})` : ''}` : `configure failed:\n${r.tail.slice(-20).join('\n')}`,
+      fix,
+    );
+  }
+  writeFileSync(stampFile, stamp);
+}
+
+export async function ninja(buildDir: string, targets: string[], label: string, ccacheDir: string): Promise<void> {
+  const progress = new ProgressReporter(label);
+  const logFile = join(buildDir, 'iohang-ninja.log');
+  const r = await runLogged('ninja', ['-C', buildDir, ...targets], {
+    cwd: buildDir,
+    logFile,
+    // Base dir + no dir hash: trees at other paths (check-series) share the cache.
+    env: { ...process.env, CCACHE_DIR: ccacheDir, CCACHE_BASEDIR: dirname(ccacheDir), CCACHE_NOHASHDIR: 'true', NINJA_STATUS: '[%f/%t] ' },
+    onLine: (line) => {
+      const step = parseNinjaLine(line);
+      if (step) progress.update(step);
+    },
+    tailLines: 200,
+  });
+  progress.finish();
+  if (r.exitCode !== 0) {
+    const first = r.tail.findIndex((l) => l.startsWith('FAILED:'));
+    const excerpt = (first >= 0 ? r.tail.slice(first, first + 40) : r.tail.slice(-40)).join('\n');
+    throw new IohangError(`the QEMU build failed:\n${excerpt}`, `Full log: ${logFile}`);
+  }
+}
+
+/** Copy the shipped binaries, the firmware directory and a manifest to `out`, atomically. */
+async function installOutputs(config: BuildConfig, buildDir: string, out: string, manifest: Omit<Manifest, 'binaries' | 'firmware' | 'qemuVersion'>): Promise<Manifest> {
+  const tmp = `${out}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(join(tmp, 'bin'), { recursive: true });
+  mkdirSync(join(tmp, 'firmware'), { recursive: true });
+  for (const [name, target] of Object.entries(config.targets)) copyFileSync(join(buildDir, target), join(tmp, 'bin', name));
+  const firmware: string[] = [];
+  for (const [dir, files] of Object.entries(config.firmware)) {
+    for (const f of files) {
+      const src = join(dir, f);
+      if (!existsSync(src)) throw new IohangError(`firmware file ${src} is missing`, 'Run: sudo npm run setup (it installs seabios and qemu-system-data)');
+      copyFileSync(src, join(tmp, 'firmware', f));
+      firmware.push(f);
+    }
+  }
+  const qemuVersion = (await $({ quiet: true })`${join(tmp, 'bin', 'qemu-system-x86_64')} --version`).stdout.split('\n')[0]!.trim();
+  const full: Manifest = { ...manifest, qemuVersion, binaries: Object.keys(config.targets), firmware };
+  writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(full, null, 2) + '\n');
+  rmSync(out, { recursive: true, force: true });
+  renameSync(tmp, out);
+  return full;
+}
+
+/** The whole pipeline: system check, fetch, prepare, configure, ninja, outputs. */
+export async function build(opts: BuildOptions = {}): Promise<{ manifest: Manifest; out: string; seconds: number }> {
+  const started = Date.now();
+  const log = opts.log ?? console.error;
+  const variant = opts.variant ?? 'default';
+  const ws = workspacePaths(opts.root);
+  if (!opts.skipSystemCheck) await ensureSystem(log);
+  const config = readBuildConfig(ws.root);
+  const flags = configureFlags(config, variant);
+  const { lock, series, tree } = await prepare(opts);
+  const sp = statePaths(lock.version);
+  const buildDir = sp.buildDir(variant);
+  await ensureConfigured(tree, buildDir, flags, log);
+  await ninja(buildDir, Object.values(config.targets), `qemu (${variant})`, sp.ccache);
+  const compiler = (await $({ quiet: true })`cc --version`).stdout.split('\n')[0]!.trim();
+  const manifest = await installOutputs(config, buildDir, ws.outDir(variant), {
+    variant,
+    base: { package: lock.package, version: lock.version, upstream: upstreamVersion(lock.version), files: lock.files },
+    patches: series.map(({ file, subject, sha256 }) => ({ file, subject, sha256 })),
+    configure: flags,
+    compiler,
+  });
+  const seconds = (Date.now() - started) / 1000;
+  log(`built ${manifest.qemuVersion} (${variant}, ${series.length} patches) in ${seconds.toFixed(1)} s -> ${ws.outDir(variant)}`);
+  return { manifest, out: ws.outDir(variant), seconds };
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { dscFiles, formatSeriesTable, missingDependency, parseCheckpatchTotals, sameSeries } from '../src/index.ts';
+
+describe('missingDependency', () => {
+  it('maps what meson says to the Debian package', () => {
+    expect(missingDependency('../meson.build:955:13: ERROR: Dependency "glib-2.0" not found, tried pkgconfig')).toEqual({ name: 'glib-2.0', pkg: 'libglib2.0-dev' });
+    expect(missingDependency("meson.build:1: ERROR: Program 'flex' not found or not executable")).toEqual({ name: 'flex', pkg: 'flex' });
+    expect(missingDependency('Run-time dependency slirp found: NO (tried pkgconfig)')).toEqual({ name: 'slirp', pkg: 'libslirp-dev' });
+    expect(missingDependency('all good')).toBeUndefined();
+  });
+});
+
+describe('parseCheckpatchTotals', () => {
+  it('reads the summary line', () => {
+    expect(parseCheckpatchTotals('total: 0 errors, 1 warnings, 20 lines checked')).toEqual({ errors: 0, warnings: 1 });
+    expect(parseCheckpatchTotals('total: 2 errors, 0 warnings, 5 lines checked')).toEqual({ errors: 2, warnings: 0 });
+    expect(parseCheckpatchTotals('nothing')).toBeUndefined();
+  });
+});
+
+describe('formatSeriesTable', () => {
+  it('aligns columns and lists failures under the table', () => {
+    const t = formatSeriesTable([
+      { index: 1, file: 'a', subject: 'block: a', applies: 'ok', compiles: 'ok', checkpatch: 'ok', checkpatchOk: true },
+      { index: 2, file: 'b', subject: 'hw/block: bb', applies: 'FAIL', compiles: 'skipped', checkpatch: 'skipped', checkpatchOk: false, detail: 'does not apply at x.c:3' },
+    ]);
+    expect(t.split('\n')).toEqual([
+      '#  patch         applies  compiles  checkpatch',
+      '-  ------------  -------  --------  ----------',
+      '1  block: a      ok       ok        ok',
+      '2  hw/block: bb  FAIL     skipped   skipped',
+      'patch 2: does not apply at x.c:3',
+    ]);
+    expect(formatSeriesTable([])).toMatch(/empty/);
+  });
+});
+
+describe('update-lock helpers', () => {
+  it('reads the files a .dsc lists', () => {
+    const dsc = `Format: 3.0 (quilt)\nChecksums-Sha256:\n ${'a'.repeat(64)} 40010016 qemu_10.0.13+ds.orig.tar.xz\n ${'b'.repeat(64)} 156096 qemu_10.0.13+ds-0+deb13u1.debian.tar.xz\nFiles:\n 0123 1 x\n`;
+    expect(dscFiles(dsc)).toEqual([
+      { name: 'qemu_10.0.13+ds.orig.tar.xz', size: 40010016, sha256: 'a'.repeat(64) },
+      { name: 'qemu_10.0.13+ds-0+deb13u1.debian.tar.xz', size: 156096, sha256: 'b'.repeat(64) },
+    ]);
+  });
+
+  it('moves a pin only within the same major.minor', () => {
+    expect(sameSeries('1:10.0.14+ds-0+deb13u1', '1:10.0.13+ds-0+deb13u1')).toBe(true);
+    expect(sameSeries('1:10.2.2+ds-1', '1:10.0.13+ds-0+deb13u1')).toBe(false);
+  });
+});

@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { IohangError } from '@iohang/builder';
+import { qemuCommand } from './qemu.ts';
+import { setupCommand } from './setup.ts';
+import { demoCommand } from './demo.ts';
+
+const program = new Command('iohang')
+  .description('I/O hang for QEMU: build the patched QEMU, boot guests, break their storage, show what the guest sees')
+  .showHelpAfterError('(add --help for usage)')
+  .addCommand(demoCommand())
+  .addCommand(setupCommand())
+  .addCommand(qemuCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof IohangError) {
+    console.error(`iohang: ${e.message}`);
+    if (e.fix) console.error(`fix: ${e.fix}`);
+    process.exit(1);
+  }
+  throw e;
+}
