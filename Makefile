@@ -1,5 +1,9 @@
 # QEMU people type make. Every target delegates to nx (through npm); see README.md.
 NPM_DEPS := node_modules/.package-lock.json
+# nx's task cache lives outside the clone, so a fresh clone (CI) reuses earlier builds.
+export NX_CACHE_DIRECTORY ?= $(HOME)/.cache/iohang/nx
+export NX_DAEMON := false
+export NX_NO_CLOUD := true
 IOHANG := node packages/cli/bin/iohang.mjs
 
 .PHONY: help setup qemu qemu-asan demo test docs check-series

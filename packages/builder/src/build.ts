@@ -34,8 +34,8 @@ export interface Manifest {
   firmware: string[];
 }
 
-/** Fetch + unpack + apply patches/: the builder's git tree, ready to configure. */
-export async function prepare(opts: BuildOptions = {}): Promise<{ lock: Lock; series: SeriesPatch[]; tree: string }> {
+/** Fetch, unpack and verify: the builder's git tree at its base, plus the series to apply. */
+export async function prepareBase(opts: BuildOptions = {}): Promise<{ lock: Lock; series: SeriesPatch[]; tree: string; root: string }> {
   const log = opts.log ?? console.error;
   const ws = workspacePaths(opts.root);
   const lock = readLock(ws.lockFile);
@@ -43,9 +43,16 @@ export async function prepare(opts: BuildOptions = {}): Promise<{ lock: Lock; se
   const sp = statePaths(lock.version);
   await fetchSource(lock, sp.downloads, log);
   await ensureBaseTree(lock, sp.downloads, sp.buildTree, log);
-  const { reused, applied } = await applySeries(sp.buildTree, series, log);
-  log(`tree ${sp.buildTree}: base ${lock.version} + ${series.length} patches (${reused} kept, ${applied} applied)`);
-  return { lock, series, tree: sp.buildTree };
+  return { lock, series, tree: sp.buildTree, root: ws.root };
+}
+
+/** Fetch + unpack + apply patches/: the builder's git tree, ready to configure. */
+export async function prepare(opts: BuildOptions = {}): Promise<{ lock: Lock; series: SeriesPatch[]; tree: string }> {
+  const log = opts.log ?? console.error;
+  const { lock, series, tree } = await prepareBase(opts);
+  const { reused, applied } = await applySeries(tree, series, log);
+  log(`tree ${tree}: base ${lock.version} + ${series.length} patches (${reused} kept, ${applied} applied)`);
+  return { lock, series, tree };
 }
 
 /** (Re)configure `buildDir` when it is new or its flags changed. */
@@ -76,8 +83,17 @@ export async function ninja(buildDir: string, targets: string[], label: string, 
   const r = await runLogged('ninja', ['-C', buildDir, ...targets], {
     cwd: buildDir,
     logFile,
-    // Base dir + no dir hash: trees at other paths (check-series) share the cache.
-    env: { ...process.env, CCACHE_DIR: ccacheDir, CCACHE_BASEDIR: dirname(ccacheDir), CCACHE_NOHASHDIR: 'true', NINJA_STATUS: '[%f/%t] ' },
+    env: {
+      ...process.env,
+      // QEMU's configure gives meson a plain `cc`, so meson does not add ccache itself;
+      // Debian's masquerade directory first on PATH puts ccache behind that `cc`.
+      PATH: `/usr/lib/ccache:${process.env.PATH}`,
+      CCACHE_DIR: ccacheDir,
+      // Base dir + no dir hash: trees at other paths (check-series) share the cache.
+      CCACHE_BASEDIR: dirname(ccacheDir),
+      CCACHE_NOHASHDIR: 'true',
+      NINJA_STATUS: '[%f/%t] ',
+    },
     onLine: (line) => {
       const step = parseNinjaLine(line);
       if (step) progress.update(step);

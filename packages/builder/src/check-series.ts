@@ -1,11 +1,10 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { $ } from 'zx';
-import { ensureConfigured, ninja, prepare, type BuildOptions } from './build.ts';
+import { ensureConfigured, ninja, prepareBase, type BuildOptions } from './build.ts';
 import { configureFlags, readBuildConfig } from './config.ts';
 import { IohangError } from './errors.ts';
-import { statePaths, workspacePaths } from './paths.ts';
-import { BASE_TAG, describeApplyFailure, git } from './tree.ts';
+import { statePaths } from './paths.ts';
+import { applySeries, describeApplyFailure } from './tree.ts';
 
 export type Verdict = 'ok' | 'FAIL' | 'skipped';
 
@@ -15,7 +14,7 @@ export interface SeriesCheckRow {
   subject: string;
   applies: Verdict;
   compiles: Verdict;
-  /** e.g. "ok", "2 warnings", "1 errors" */
+  /** e.g. "ok", "0 errors, 2 warnings" */
   checkpatch: string;
   checkpatchOk: boolean;
   detail?: string;
@@ -28,55 +27,48 @@ export function parseCheckpatchTotals(output: string): { errors: number; warning
 }
 
 /**
- * Apply the series one patch at a time in a scratch tree; after each, compile and run
- * checkpatch on it. Signed-off-by is not required (we add none; see DEVELOPERS.md).
+ * Walk the series one patch at a time in the builder's own tree and build directory, so
+ * every step is an incremental build: after each patch, compile and run checkpatch on it.
+ * Signed-off-by is not required (we add none; see DEVELOPERS.md). The tree ends at the
+ * last patch that applied, which is what the next build continues from.
  */
 export async function checkSeries(opts: BuildOptions & { compile?: boolean } = {}): Promise<SeriesCheckRow[]> {
   const log = opts.log ?? console.error;
-  const ws = workspacePaths(opts.root);
-  const { lock, series, tree } = await prepare(opts);
+  const { lock, series, tree, root } = await prepareBase(opts);
   const sp = statePaths(lock.version);
-  const scratch = join(sp.home, 'check', lock.version.replace(/^\d+:/, ''));
-  if (!existsSync(join(scratch, '.git'))) {
-    mkdirSync(scratch, { recursive: true });
-    await git(tree)`git clone -q --shared ${tree} ${scratch}`;
-  }
-  const g = git(scratch);
-  await g`git fetch -q origin --tags`;
-  await g`git am --abort`.nothrow();
-  await g`git checkout -q --detach ${BASE_TAG}`;
-  await g`git reset -q --hard ${BASE_TAG}`;
-  const buildDir = sp.buildDir('check');
-  if (opts.compile !== false) await ensureConfigured(scratch, buildDir, configureFlags(readBuildConfig(ws.root), 'default'), log);
-  const targets = Object.values(readBuildConfig(ws.root).targets);
+  const config = readBuildConfig(root);
+  const buildDir = sp.buildDir('default');
+  if (opts.compile !== false) await ensureConfigured(tree, buildDir, configureFlags(config, 'default'), log);
   const rows: SeriesCheckRow[] = [];
   let broken = false;
   for (const [i, p] of series.entries()) {
     const row: SeriesCheckRow = { index: i + 1, file: p.file, subject: p.subject, applies: 'skipped', compiles: 'skipped', checkpatch: 'skipped', checkpatchOk: false };
     rows.push(row);
     if (broken) continue;
-    const am = await g`git am -q ${p.path}`.nothrow();
-    if (am.exitCode !== 0) {
-      const f = describeApplyFailure(p, i, am.stdout + am.stderr, readFileSync(p.path, 'utf8'));
+    try {
+      await applySeries(tree, series.slice(0, i + 1));
+      row.applies = 'ok';
+    } catch (e) {
+      const f = describeApplyFailure(p, i, e instanceof IohangError ? e.message : String(e), readFileSync(p.path, 'utf8'));
       row.applies = 'FAIL';
-      row.detail = `does not apply at ${f.file ?? '?'}${f.line ? `:${f.line}` : ''}`;
-      await g`git am --abort`.nothrow();
+      row.detail = `does not apply${f.file ? ` at ${f.file}${f.line ? `:${f.line}` : ''}` : ''}`;
       broken = true;
       continue;
     }
-    row.applies = 'ok';
-    const cp = await $({ cwd: scratch, quiet: true })`scripts/checkpatch.pl --no-signoff ${p.path}`.nothrow();
+    const cp = await $({ cwd: tree, quiet: true })`scripts/checkpatch.pl --no-signoff ${p.path}`.nothrow();
     const totals = parseCheckpatchTotals(cp.stdout);
     row.checkpatchOk = cp.exitCode === 0 && totals !== undefined && totals.errors === 0;
     row.checkpatch = !totals ? 'no verdict' : totals.errors + totals.warnings === 0 ? 'ok' : `${totals.errors} errors, ${totals.warnings} warnings`;
+    if (!row.checkpatchOk || totals?.warnings) row.detail = cp.stdout.split('\n').filter((l) => /^(ERROR|WARNING):/.test(l)).join('; ');
     if (opts.compile === false) continue;
     log(`compiling with patch ${i + 1}/${series.length}: ${p.subject}`);
     try {
-      await ninja(buildDir, targets, `patch ${i + 1}`, sp.ccache);
+      await ninja(buildDir, Object.values(config.targets), `patch ${i + 1}`, sp.ccache);
       row.compiles = 'ok';
     } catch (e) {
       row.compiles = 'FAIL';
-      row.detail = e instanceof IohangError ? e.message.split('\n').slice(0, 3).join(' ') : String(e);
+      row.detail = e instanceof IohangError ? e.message.split('\n').slice(0, 6).join('\n  ') : String(e);
+      broken = true;
     }
   }
   return rows;

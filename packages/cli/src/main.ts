@@ -3,13 +3,17 @@ import { IohangError } from '@iohang/builder';
 import { qemuCommand } from './qemu.ts';
 import { setupCommand } from './setup.ts';
 import { demoCommand } from './demo.ts';
+import { guestCommand } from './guest.ts';
+import { vmCommand } from './vm.ts';
 
 const program = new Command('iohang')
   .description('I/O hang for QEMU: build the patched QEMU, boot guests, break their storage, show what the guest sees')
   .showHelpAfterError('(add --help for usage)')
   .addCommand(demoCommand())
   .addCommand(setupCommand())
-  .addCommand(qemuCommand());
+  .addCommand(qemuCommand())
+  .addCommand(guestCommand())
+  .addCommand(vmCommand());
 
 try {
   await program.parseAsync(process.argv);

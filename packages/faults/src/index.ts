@@ -1,0 +1,3 @@
+export * from './blkdebug.ts';
+export * from './nbdkit.ts';
+export * from './ops.ts';

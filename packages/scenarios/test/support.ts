@@ -1,0 +1,55 @@
+/** Shared test plumbing: a cached guest, VMs whose logs survive a failing test. */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { onTestFailed, onTestFinished } from 'vitest';
+import { workspaceRoot } from '@iohang/builder';
+import { buildGuest, type Guest } from '@iohang/guest';
+import { Vm, type VmOptions } from '@iohang/vm';
+
+let guest: Promise<Guest> | undefined;
+
+/** The test guest, built once per test file (cached on disk by input hash). */
+export function testGuest(): Promise<Guest> {
+  guest ??= buildGuest();
+  return guest;
+}
+
+/**
+ * Boot a VM for the current test. Its logs go to test-logs/<test name>/; when the test
+ * fails they are kept and the console tail is printed, otherwise they are removed. The
+ * VM is closed when the test ends, whatever happens.
+ */
+export async function bootVm(name: string, opts: Omit<VmOptions, 'guest' | 'logDir'>): Promise<Vm> {
+  const logDir = join(workspaceRoot(), 'test-logs', name.replace(/[^\w.-]+/g, '-'));
+  rmSync(logDir, { recursive: true, force: true });
+  mkdirSync(logDir, { recursive: true });
+  let failed = false;
+  onTestFailed(() => {
+    failed = true;
+  });
+  const vm = await Vm.start({ ...opts, guest: await testGuest(), logDir });
+  onTestFinished(async () => {
+    await vm.close();
+    if (failed) {
+      console.error(`--- ${name}: guest console (tail) ---\n${vm.consoleTail(40)}\n--- logs kept in ${logDir} ---`);
+    } else {
+      rmSync(logDir, { recursive: true, force: true });
+    }
+  });
+  return vm;
+}
+
+/** Parse the JSON that iotool prints. */
+export interface IotoolResult {
+  op: string;
+  done: number;
+  ok: boolean;
+  errors: { index: number; offset: number; errno: number; error: string; t_ms: number }[];
+  [key: string]: unknown;
+}
+
+export function iotool(stdout: string): IotoolResult {
+  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
+  if (!line) throw new Error(`iotool printed no JSON:\n${stdout}`);
+  return JSON.parse(line) as IotoolResult;
+}

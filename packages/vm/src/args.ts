@@ -1,0 +1,57 @@
+/** QEMU command-line pieces for the disks a test describes. */
+
+export type PropValue = string | number | boolean;
+export type Props = Record<string, PropValue>;
+
+/** One guest disk: a backend, a format, a device model. */
+export interface DiskSpec {
+  /** Short name: node names are `<id>-proto` / `<id>-fmt`, the device id is `<id>`. */
+  id: string;
+  /** An image path (file driver), or blockdev options for the protocol node (nbd, ...). */
+  backend: string | Record<string, unknown>;
+  format?: 'raw' | 'qcow2';
+  /**
+   * Describe the disk with legacy `-drive` (these options added, e.g. werror, cache,
+   * aio, iohang-timeout) instead of `-blockdev`.
+   */
+  drive?: Props;
+  /** Options of the protocol node with -blockdev (e.g. aio, cache.direct). */
+  protocolOptions?: Record<string, unknown>;
+  /** Device model; default virtio-blk-pci. */
+  device?: string;
+  deviceProps?: Props;
+}
+
+export function nodeNames(id: string) {
+  /** `backend` is the -drive id (the BlockBackend's name), as libvirt names it. */
+  return { protocol: `${id}-proto`, format: `${id}-fmt`, backend: `drive-${id}` };
+}
+
+function kv(props: Props): string[] {
+  return Object.entries(props).map(([k, v]) => {
+    const s = typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v);
+    if (s.includes(',')) throw new Error(`option ${k}=${s}: QEMU option values cannot contain a comma here`);
+    return `${k}=${s}`;
+  });
+}
+
+export function protocolNode(disk: DiskSpec): Record<string, unknown> {
+  const base = typeof disk.backend === 'string' ? { driver: 'file', filename: disk.backend } : disk.backend;
+  return { ...base, ...disk.protocolOptions, 'node-name': nodeNames(disk.id).protocol };
+}
+
+export function diskArgs(disk: DiskSpec): string[] {
+  const names = nodeNames(disk.id);
+  const format = disk.format ?? 'raw';
+  const device = (drive: string) => ['-device', [disk.device ?? 'virtio-blk-pci', `id=${disk.id}`, `drive=${drive}`, ...kv(disk.deviceProps ?? {})].join(',')];
+  if (disk.drive) {
+    if (typeof disk.backend !== 'string') throw new Error(`disk ${disk.id}: -drive takes an image path; use -blockdev (no "drive") for other backends`);
+    const drive = [`file=${disk.backend}`, `format=${format}`, 'if=none', `id=${names.backend}`, `node-name=${names.format}`, `file.node-name=${names.protocol}`, ...kv(disk.drive)];
+    return ['-drive', drive.join(','), ...device(names.backend)];
+  }
+  return [
+    '-blockdev', JSON.stringify(protocolNode(disk)),
+    '-blockdev', JSON.stringify({ driver: format, 'node-name': names.format, file: names.protocol }),
+    ...device(names.format),
+  ];
+}

@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+
+/**
+ * Every QEMU and nbdkit we start goes through here, so none outlives us:
+ * - `setpriv --pdeathsig KILL` makes the kernel kill the child when our process dies,
+ *   even by SIGKILL (a test runner killed half-way, a CI timeout);
+ * - on a normal exit or SIGINT/SIGTERM we kill whatever is still registered.
+ */
+const live = new Set<ChildProcess>();
+let handlersInstalled = false;
+
+function killAll(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      killAll();
+      process.kill(process.pid, sig);
+    });
+  }
+}
+
+export function spawnOwned(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+  installHandlers();
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args], opts);
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  child.once('error', () => live.delete(child));
+  return child;
+}
+
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited(child);
+  clearTimeout(timer);
+}
+
+/** PIDs of children still running (for tests that assert nothing is left). */
+export function livePids(): number[] {
+  return [...live].map((c) => c.pid).filter((p): p is number => p !== undefined);
+}

@@ -1,0 +1,21 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { IohangError, workspacePaths } from '@iohang/builder';
+
+/** The binaries and firmware of one build variant in qemu-build/out/. */
+export function qemuPaths(variant = 'default', root?: string) {
+  const out = workspacePaths(root).outDir(variant);
+  if (!existsSync(join(out, 'manifest.json'))) {
+    throw new IohangError(`no QEMU build in ${out}`, `Build it with: npx nx run qemu-build:${variant === 'default' ? 'build' : `build-${variant}`}`);
+  }
+  const bin = (name: string) => join(out, 'bin', name);
+  return {
+    out,
+    system: bin('qemu-system-x86_64'),
+    img: bin('qemu-img'),
+    io: bin('qemu-io'),
+    nbd: bin('qemu-nbd'),
+    storageDaemon: bin('qemu-storage-daemon'),
+    firmware: join(out, 'firmware'),
+  };
+}

@@ -1,0 +1,220 @@
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { IohangError } from '@iohang/builder';
+import { AgentOutputParser, encodeRequest, type Guest } from '@iohang/guest';
+import { QmpClient } from '@iohang/qmp';
+import { diskArgs, type DiskSpec } from './args.ts';
+import { spawnOwned, stopProcess } from './processes.ts';
+import { qemuPaths } from './qemu-paths.ts';
+
+export interface VmOptions {
+  guest: Guest;
+  disks?: DiskSpec[];
+  /** `-object iothread,id=<id>` for each; refer to them in deviceProps (iothread=<id>). */
+  iothreads?: string[];
+  memMiB?: number;
+  /** Extra kernel command line. */
+  append?: string;
+  extraArgs?: string[];
+  /** Build variant in qemu-build/out/ (default, asan). */
+  variant?: string;
+  /** Where console.log, agent.log, qmp.log and qemu.log go; default a new temp dir. */
+  logDir?: string;
+  bootTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  stdout: string;
+  exitCode: number;
+}
+
+const READY = '@@IOHANG-AGENT-READY';
+const TAIL_BYTES = 64 * 1024;
+
+/**
+ * One VM: our QEMU under TCG with the test guest, QMP on a unix socket, the console on
+ * ttyS0 and the command agent on ttyS1 (both on inherited socketpair fds, so no output is
+ * lost before anything connects). `await using vm = await Vm.start(...)` guarantees the
+ * QEMU process is gone afterwards.
+ */
+export class Vm implements AsyncDisposable {
+  readonly logDir: string;
+  readonly args: string[];
+  qmp!: QmpClient;
+  bootMs = 0;
+  private readonly child: ChildProcess;
+  private readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private consoleText = '';
+  private stderrText = '';
+  private readonly agentIn: Writable;
+  private readonly parser = new AgentOutputParser();
+  private readonly pending = new Map<number, (r: ExecResult) => void>();
+  private nextId = 1;
+  private agentReady!: Promise<void>;
+  private readonly logs: WriteStream[] = [];
+  private closed = false;
+
+  private constructor(opts: VmOptions) {
+    const q = qemuPaths(opts.variant);
+    this.logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), 'iohang-vm-'));
+    mkdirSync(this.logDir, { recursive: true });
+    this.args = [
+      ...['-accel', 'tcg', '-L', q.firmware, '-m', String(opts.memMiB ?? 512), '-nodefaults', '-display', 'none', '-no-reboot'],
+      ...['-kernel', opts.guest.kernel.vmlinuz, '-initrd', opts.guest.initrd, '-append', `console=ttyS0 panic=-1 quiet ${opts.append ?? ''}`.trim()],
+      ...['-chardev', 'socket,id=con,fd=3', '-serial', 'chardev:con', '-chardev', 'socket,id=agent,fd=4', '-serial', 'chardev:agent'],
+      ...['-qmp', `unix:${join(this.logDir, 'qmp.sock')},server=on,wait=off`],
+      ...(opts.iothreads ?? []).flatMap((id) => ['-object', `iothread,id=${id}`]),
+      ...(opts.disks ?? []).flatMap(diskArgs),
+      ...(opts.extraArgs ?? []),
+    ];
+    this.child = spawnOwned(q.system, this.args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
+    this.exit = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    const [, stdout, stderr, consoleStream, agentStream] = this.child.stdio as [null, Readable, Readable, Readable & Writable, Readable & Writable];
+    const consoleLog = this.log('console.log');
+    const agentLog = this.log('agent.log');
+    const qemuLog = this.log('qemu.log');
+    qemuLog.write(`${q.system} ${this.args.join(' ')}\n`);
+    const onQemuOutput = (b: Buffer) => {
+      this.stderrText = (this.stderrText + b.toString()).slice(-TAIL_BYTES);
+      qemuLog.write(b);
+    };
+    stdout.on('data', onQemuOutput);
+    stderr.on('data', onQemuOutput);
+    consoleStream.on('data', (b: Buffer) => {
+      this.consoleText = (this.consoleText + b.toString()).slice(-TAIL_BYTES);
+      consoleLog.write(b);
+    });
+    this.agentIn = agentStream;
+    this.agentReady = new Promise((resolve) => {
+      let seen = '';
+      agentStream.on('data', (b: Buffer) => {
+        agentLog.write(b);
+        if (seen !== READY) {
+          seen = (seen + b.toString()).includes(READY) ? READY : (seen + b.toString()).slice(-READY.length);
+          if (seen === READY) resolve();
+        }
+        for (const r of this.parser.push(b.toString())) {
+          this.pending.get(r.id)?.({ stdout: r.output, exitCode: r.exitCode });
+          this.pending.delete(r.id);
+        }
+      });
+    });
+  }
+
+  private log(name: string): WriteStream {
+    const s = createWriteStream(join(this.logDir, name));
+    this.logs.push(s);
+    return s;
+  }
+
+  /** Start QEMU, connect QMP, wait until the guest's agent answers. */
+  static async start(opts: VmOptions): Promise<Vm> {
+    const started = Date.now();
+    const vm = new Vm(opts);
+    try {
+      vm.qmp = await vm.whileRunning(QmpClient.connect(join(vm.logDir, 'qmp.sock'), { timeoutMs: 30_000, transcript: vm.transcriptWriter() }), 'QMP did not come up');
+      const bootTimeoutMs = opts.bootTimeoutMs ?? 120_000;
+      await vm.whileRunning(withTimeout(vm.agentReady, bootTimeoutMs), `the guest did not boot within ${bootTimeoutMs / 1000} s`);
+      vm.bootMs = Date.now() - started;
+      return vm;
+    } catch (e) {
+      await vm.close();
+      throw e;
+    }
+  }
+
+  private transcriptWriter(): (direction: '>' | '<', line: string) => void {
+    const log = this.log('qmp.log');
+    return (direction, line) => log.write(`${new Date().toISOString()} ${direction} ${line}\n`);
+  }
+
+  /** Await `p` unless QEMU exits first or `p` fails: then say why, with the console's tail. */
+  private whileRunning<T>(p: Promise<T>, what: string): Promise<T> {
+    const died = this.exit.then(({ code, signal }) => Promise.reject<never>(this.failure(`QEMU exited (${signal ?? `code ${code}`}): ${what}`)));
+    return Promise.race([p.catch((e: Error) => Promise.reject(this.failure(`${what}: ${e.message}`))), died]);
+  }
+
+  private failure(message: string): IohangError {
+    return new IohangError(`${message}\n--- QEMU output (tail) ---\n${tail(this.stderrText, 20)}\n--- guest console (tail) ---\n${tail(this.consoleText, 30)}`, `Full logs in ${this.logDir}`);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The guest console so far (last 64 KiB). */
+  console(): string {
+    return this.consoleText;
+  }
+
+  consoleTail(lines = 30): string {
+    return tail(this.consoleText, lines);
+  }
+
+  /** Run a shell command in the guest. Commands run concurrently in the guest. */
+  exec(cmd: string, opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
+    if (this.closed) return Promise.reject(new Error(`exec after the VM was closed: ${cmd}`));
+    const id = this.nextId++;
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const result = new Promise<ExecResult>((resolve) => this.pending.set(id, resolve));
+    this.agentIn.write(encodeRequest(id, cmd));
+    return this.whileRunning(withTimeout(result, timeoutMs), `guest command "${cmd}" finished within ${timeoutMs / 1000} s`).finally(() => this.pending.delete(id));
+  }
+
+  /** exec() that fails unless the command exits 0; returns its output. */
+  async run(cmd: string, opts: { timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.exec(cmd, opts);
+    if (r.exitCode !== 0) throw new Error(`guest command failed (exit ${r.exitCode}): ${cmd}\n${r.stdout}`);
+    return r.stdout;
+  }
+
+  /** Whether the QEMU process is still running. */
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Wait for QEMU to exit by itself (e.g. after quit), at most `timeoutMs`. */
+  async waitExit(timeoutMs = 10_000): Promise<void> {
+    await withTimeout(this.exit, timeoutMs);
+  }
+
+  /** Ask QEMU to quit over QMP, then make sure the process is gone. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.running && this.qmp) {
+      await withTimeout(this.qmp.execute('quit'), 3000).catch(() => undefined);
+      await this.waitExit(3000).catch(() => undefined);
+    }
+    await stopProcess(this.child, 2000);
+    await this.qmp?.close().catch(() => undefined);
+    await Promise.all(this.logs.map((s) => new Promise((r) => s.end(r))));
+  }
+
+  /** Kill QEMU at once (SIGKILL), as a crash would. */
+  async kill(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+export function tail(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
