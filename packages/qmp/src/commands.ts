@@ -1,0 +1,96 @@
+/**
+ * Arguments and results of the commands iohang uses, after QEMU 10.0's qapi/*.json.
+ * Results are typed, not validated: QEMU is the authority on its own replies, and the
+ * structs list only the members we read (QEMU sends more).
+ */
+
+export type RunState =
+  | 'debug'
+  | 'inmigrate'
+  | 'internal-error'
+  | 'io-error'
+  | 'paused'
+  | 'postmigrate'
+  | 'prelaunch'
+  | 'finish-migrate'
+  | 'restore-vm'
+  | 'running'
+  | 'save-vm'
+  | 'shutdown'
+  | 'suspended'
+  | 'watchdog'
+  | 'guest-panicked'
+  | 'colo';
+
+export interface StatusInfo {
+  running: boolean;
+  status: RunState;
+}
+
+export interface VersionInfo {
+  qemu: { major: number; minor: number; micro: number };
+  package: string;
+}
+
+export interface BlockDeviceInfo {
+  file: string;
+  'node-name'?: string;
+  ro: boolean;
+  drv: string;
+  backing_file?: string;
+  active: boolean;
+  encrypted: boolean;
+  image: { filename: string; format: string; 'virtual-size': number; [member: string]: unknown };
+}
+
+export interface BlockInfo {
+  device: string;
+  qdev?: string;
+  type: string;
+  removable: boolean;
+  locked: boolean;
+  inserted?: BlockDeviceInfo;
+  tray_open?: boolean;
+  'io-status'?: 'ok' | 'failed' | 'nospace';
+}
+
+/** BlockdevOptions: a union over ~50 drivers; the driver's own members go alongside. */
+export interface BlockdevOptions {
+  driver: string;
+  'node-name'?: string;
+  [member: string]: unknown;
+}
+
+type Empty = Record<string, never>;
+
+/** Known commands: `args: undefined` means the command takes no arguments. */
+export interface QmpCommands {
+  qmp_capabilities: { args: { enable?: string[] } | undefined; result: Empty };
+  'query-status': { args: undefined; result: StatusInfo };
+  'query-block': { args: undefined; result: BlockInfo[] };
+  'query-named-block-nodes': { args: { flat?: boolean } | undefined; result: BlockDeviceInfo[] };
+  'query-version': { args: undefined; result: VersionInfo };
+  stop: { args: undefined; result: Empty };
+  cont: { args: undefined; result: Empty };
+  quit: { args: undefined; result: Empty };
+  'blockdev-add': { args: BlockdevOptions; result: Empty };
+  'blockdev-del': { args: { 'node-name': string }; result: Empty };
+  'blockdev-reopen': { args: { options: BlockdevOptions[] }; result: Empty };
+  'human-monitor-command': { args: { 'command-line': string; 'cpu-index'?: number }; result: string };
+}
+
+export type KnownCommand = keyof QmpCommands;
+
+export interface ExecuteOptions {
+  /** Default 30 000. */
+  timeoutMs?: number;
+}
+
+/** execute()'s parameters after the command name: typed for known commands. */
+export type ExecuteArgs<C extends string> = C extends KnownCommand
+  ? undefined extends QmpCommands[C]['args']
+    ? [args?: QmpCommands[C]['args'], opts?: ExecuteOptions]
+    : [args: QmpCommands[C]['args'], opts?: ExecuteOptions]
+  : [args?: Record<string, unknown>, opts?: ExecuteOptions];
+
+export type ExecuteResult<C extends string> = C extends KnownCommand ? QmpCommands[C]['result'] : unknown;
