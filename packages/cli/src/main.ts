@@ -6,6 +6,12 @@ import { demoCommand } from './demo.ts';
 import { guestCommand } from './guest.ts';
 import { vmCommand } from './vm.ts';
 
+// `iohang ... | head` closes stdout early: stop quietly, as other command-line tools do.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const program = new Command('iohang')
   .description('I/O hang for QEMU: build the patched QEMU, boot guests, break their storage, show what the guest sees')
   .showHelpAfterError('(add --help for usage)')

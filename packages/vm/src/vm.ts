@@ -161,7 +161,10 @@ export class Vm implements AsyncDisposable {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const result = new Promise<ExecResult>((resolve) => this.pending.set(id, resolve));
     this.agentIn.write(encodeRequest(id, cmd));
-    return this.whileRunning(withTimeout(result, timeoutMs), `guest command "${cmd}" finished within ${timeoutMs / 1000} s`).finally(() => this.pending.delete(id));
+    const p = this.whileRunning(withTimeout(result, timeoutMs), `guest command "${cmd}" finished within ${timeoutMs / 1000} s`).finally(() => this.pending.delete(id));
+    // A command left running when a test fails ends with the VM; whoever awaits it still sees that.
+    p.catch(() => undefined);
+    return p;
   }
 
   /** exec() that fails unless the command exits 0; returns its output. */
