@@ -22,6 +22,8 @@ export const REQUIREMENTS: Requirement[] = [
   { pkg: 'qemu-system-data', why: 'option ROMs (linuxboot_dma.bin, kvmvapic.bin) for the firmware directory' },
   ...['busybox-static', 'cpio', 'e2fsprogs', 'kmod', 'libc6-dev'].map((pkg) => ({ pkg, why: 'guest image builder' })),
   { pkg: 'nbdkit', why: 'NBD fault-injection backend' },
+  { pkg: 'libnbd-bin', why: 'nbdfuse: an nbdkit export as a plain image file, for faults below QEMU' },
+  { pkg: 'fuse3', why: 'fusermount3 for nbdfuse' },
 ];
 
 const SOURCES_FILE = '/etc/apt/sources.list.d/iohang.sources';

@@ -1,3 +1,4 @@
 export * from './blkdebug.ts';
 export * from './nbdkit.ts';
 export * from './ops.ts';
+export * from './nbdfuse.ts';

@@ -13,7 +13,7 @@ export const GUEST_MODULES: readonly string[] = [
   'virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci',
   'virtio_blk',
   'scsi_common', 'scsi_mod', 'virtio_scsi', 'sd_mod',
-  'libata', 'libahci', 'ahci',
+  'libata', 'libahci', 'ahci', 'ata_piix',
   'nvme-core', 'nvme',
   'crc16', 'mbcache', 'jbd2', 'crc32c_generic', 'ext4',
 ];

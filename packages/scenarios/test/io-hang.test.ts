@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BlkdebugFault, type IoOp } from '@iohang/faults';
+import { BlkdebugFault, NbdfuseImage, type IoOp } from '@iohang/faults';
 import { createDisk } from '@iohang/guest';
 import { qemuPaths, type DiskSpec, type Vm } from '@iohang/vm';
 import { bootVm, iotool, type IotoolResult } from './support.ts';
@@ -193,5 +193,56 @@ describe.each([
     await vm.waitExit(5000);
     expect(Date.now() - t).toBeLessThan(5000);
     expect(vm.running).toBe(false);
+  });
+});
+
+describe('the original interface and device resets', () => {
+  it("the 2020 proposal's command line (-drive ...,iohang-timeout=60 on pc: IDE) hangs and recovers", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seed-'));
+    const backing = join(dir, 'backing.img');
+    await createDisk({ path: backing, sizeMiB: 64, format: 'raw', ext4: {} }, qemuPaths().img);
+    // shared.img is a plain file to QEMU; the storage underneath fails writes on demand.
+    await using shared = await NbdfuseImage.start({ image: backing, dir, ops: ['write'], name: 'shared.img' });
+    // As documented in 2020, with only the accelerator changed (TCG here).
+    const vm = await bootVm('io-hang-seed', { extraArgs: ['-machine', 'pc', '-drive', `file=${shared.path},format=raw,cache=none,aio=native,iohang-timeout=60`] });
+    await vm.run('mount -t ext4 /dev/sda /mnt');
+    type Info = { device: string; 'io-hang'?: { timeout: number; 'retry-interval': number; hung: boolean; 'parked-requests': number } };
+    const disk = () => vm.qmp.execute('query-block').then((bs) => (bs as Info[]).find((b) => b.device === 'ide0-hd0')!);
+    expect((await disk())['io-hang']).toMatchObject({ timeout: 60, 'retry-interval': 1000, hung: false });
+    const since = vm.qmp.mark();
+    shared.startErrors();
+    const writer = vm.exec(`iotool write /mnt/data --bs ${BS} --count 32 --gen 1 --direct --fsync-every 8`, { timeoutMs: 120_000 });
+    const hang = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, timeoutMs: 30_000 });
+    expect(hang.data).toMatchObject({ device: 'ide0-hd0', set: true });
+    await sleep(4000);
+    const hung = (await disk())['io-hang']!;
+    expect(hung.hung).toBe(true);
+    expect(hung['parked-requests']).toBeGreaterThan(0);
+    shared.stopErrors();
+    await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hang.seq + 1, timeoutMs: 15_000 });
+    expect(iotool((await writer).stdout).errors).toEqual([]);
+    await expectHealthyGuest(vm, 'sda');
+    expect(iotool(await vm.run(`iotool verify /mnt/data --bs ${BS} --count 32 --gen 1 --direct`)).ok).toBe(true);
+    await vm.close();
+  });
+
+  it('a guest-triggered reset while requests are parked: no crash, nothing left parked, the disk works after reboot', async () => {
+    const vm = await bootVm('io-hang-reset', { disks: [hangDisk('d0', await ext4Image('reset'))], allowReboot: true });
+    await vm.run('mount -t ext4 /dev/vda /mnt');
+    const since = vm.qmp.mark();
+    const f = await fault(vm, 'd0', ['write']);
+    void vm.exec(`iotool write /mnt/data --bs ${BS} --count 16 --gen 1 --direct`, { timeoutMs: 300_000 });
+    await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, timeoutMs: 30_000 });
+    // The guest resets the machine at once (no sync): virtio-blk is reset with requests parked.
+    void vm.exec('echo b > /proc/sysrq-trigger');
+    await vm.waitReboot();
+    await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => !e.data.set, timeoutMs: 5000 });
+    const info = ((await vm.qmp.execute('query-block')) as { 'io-hang'?: { hung: boolean; 'parked-requests': number } }[])[0]!;
+    expect(info['io-hang']).toMatchObject({ hung: false, 'parked-requests': 0 });
+    await f.stop();
+    await vm.run('mount -t ext4 /dev/vda /mnt');
+    expect(iotool(await vm.run(`iotool write /mnt/data --bs ${BS} --count 16 --gen 2 --direct --fsync-every 16`)).ok).toBe(true);
+    expect(iotool(await vm.run(`iotool verify /mnt/data --bs ${BS} --count 16 --gen 2 --direct`)).ok).toBe(true);
+    expect(vm.running).toBe(true);
   });
 });

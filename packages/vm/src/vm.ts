@@ -23,6 +23,8 @@ export interface VmOptions {
   variant?: string;
   /** Where console.log, agent.log, qmp.log and qemu.log go; default a new temp dir. */
   logDir?: string;
+  /** Let a guest reboot (a machine reset) instead of exiting QEMU; see waitReboot(). */
+  allowReboot?: boolean;
   bootTimeoutMs?: number;
 }
 
@@ -54,6 +56,9 @@ export class Vm implements AsyncDisposable {
   private readonly pending = new Map<number, (r: ExecResult) => void>();
   private nextId = 1;
   private agentReady!: Promise<void>;
+  /** How many times the agent has said it is ready (once per boot). */
+  private readyCount = 0;
+  private readyWaiters: (() => void)[] = [];
   private readonly logs: WriteStream[] = [];
   private closed = false;
 
@@ -62,7 +67,8 @@ export class Vm implements AsyncDisposable {
     this.logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), 'iohang-vm-'));
     mkdirSync(this.logDir, { recursive: true });
     this.args = [
-      ...['-accel', 'tcg', '-L', q.firmware, '-m', String(opts.memMiB ?? 512), '-nodefaults', '-display', 'none', '-no-reboot'],
+      ...['-accel', 'tcg', '-L', q.firmware, '-m', String(opts.memMiB ?? 512), '-nodefaults', '-display', 'none'],
+      ...(opts.allowReboot ? [] : ['-no-reboot']),
       ...['-kernel', opts.guest.kernel.vmlinuz, '-initrd', opts.guest.initrd, '-append', `console=ttyS0 panic=-1 quiet ${opts.append ?? ''}`.trim()],
       ...['-chardev', 'socket,id=con,fd=3', '-serial', 'chardev:con', '-chardev', 'socket,id=agent,fd=4', '-serial', 'chardev:agent'],
       ...['-qmp', `unix:${join(this.logDir, 'qmp.sock')},server=on,wait=off`],
@@ -88,20 +94,36 @@ export class Vm implements AsyncDisposable {
       consoleLog.write(b);
     });
     this.agentIn = agentStream;
-    this.agentReady = new Promise((resolve) => {
-      let seen = '';
-      agentStream.on('data', (b: Buffer) => {
-        agentLog.write(b);
-        if (seen !== READY) {
-          seen = (seen + b.toString()).includes(READY) ? READY : (seen + b.toString()).slice(-READY.length);
-          if (seen === READY) resolve();
-        }
-        for (const r of this.parser.push(b.toString())) {
-          this.pending.get(r.id)?.({ stdout: r.output, exitCode: r.exitCode });
-          this.pending.delete(r.id);
-        }
-      });
+    this.agentReady = new Promise((resolve) => this.readyWaiters.push(resolve));
+    let recent = '';
+    agentStream.on('data', (b: Buffer) => {
+      agentLog.write(b);
+      // Count READY lines (one per boot), also when split across chunks.
+      recent += b.toString();
+      for (let at = recent.indexOf(READY); at >= 0; at = recent.indexOf(READY)) {
+        recent = recent.slice(at + READY.length);
+        this.readyCount++;
+        for (const w of this.readyWaiters.splice(0)) w();
+      }
+      recent = recent.slice(-READY.length);
+      for (const r of this.parser.push(b.toString())) {
+        this.pending.get(r.id)?.({ stdout: r.output, exitCode: r.exitCode });
+        this.pending.delete(r.id);
+      }
     });
+  }
+
+  /**
+   * After the guest rebooted (allowReboot): wait until its agent is ready again.
+   * Commands that were running in the old boot never finish.
+   */
+  async waitReboot(timeoutMs = 120_000): Promise<void> {
+    const boots = this.readyCount;
+    const next = new Promise<void>((resolve) => {
+      const check = () => (this.readyCount > boots ? resolve() : this.readyWaiters.push(check));
+      check();
+    });
+    await this.whileRunning(withTimeout(next, timeoutMs), `the guest did not come back from a reboot within ${timeoutMs / 1000} s`);
   }
 
   private log(name: string): WriteStream {
