@@ -12,6 +12,7 @@ import { runLogged } from './run.ts';
 import { readSeries, type SeriesPatch } from './series.ts';
 import { ensureSystem } from './system.ts';
 import { applySeries, ensureBaseTree } from './tree.ts';
+import { withTreeLock } from './tree-lock.ts';
 
 export interface BuildOptions {
   variant?: string;
@@ -49,10 +50,18 @@ export async function prepareBase(opts: BuildOptions = {}): Promise<{ lock: Lock
 /** Fetch + unpack + apply patches/: the builder's git tree, ready to configure. */
 export async function prepare(opts: BuildOptions = {}): Promise<{ lock: Lock; series: SeriesPatch[]; tree: string }> {
   const log = opts.log ?? console.error;
-  const { lock, series, tree } = await prepareBase(opts);
-  const { reused, applied } = await applySeries(tree, series, log);
-  log(`tree ${tree}: base ${lock.version} + ${series.length} patches (${reused} kept, ${applied} applied)`);
-  return { lock, series, tree };
+  return withBuilderTree(opts, async ({ lock, series, tree }) => {
+    const { reused, applied } = await applySeries(tree, series, log);
+    log(`tree ${tree}: base ${lock.version} + ${series.length} patches (${reused} kept, ${applied} applied)`);
+    return { lock, series, tree };
+  });
+}
+
+/** prepareBase(), then `fn` while holding the tree's lock (see withTreeLock). */
+export async function withBuilderTree<T>(opts: BuildOptions, fn: (base: Awaited<ReturnType<typeof prepareBase>>) => Promise<T>): Promise<T> {
+  const ws = workspacePaths(opts.root);
+  const tree = statePaths(readLock(ws.lockFile).version).buildTree;
+  return withTreeLock(tree, opts.log ?? console.error, async () => fn(await prepareBase(opts)));
 }
 
 /** (Re)configure `buildDir` when it is new or its flags changed. */
@@ -141,20 +150,22 @@ export async function build(opts: BuildOptions = {}): Promise<{ manifest: Manife
   if (!opts.skipSystemCheck) await ensureSystem(log);
   const config = readBuildConfig(ws.root);
   const flags = configureFlags(config, variant);
-  const { lock, series, tree } = await prepare(opts);
-  const sp = statePaths(lock.version);
-  const buildDir = sp.buildDir(variant);
-  await ensureConfigured(tree, buildDir, flags, log);
-  await ninja(buildDir, Object.values(config.targets), `qemu (${variant})`, sp.ccache);
-  const compiler = (await $({ quiet: true })`cc --version`).stdout.split('\n')[0]!.trim();
-  const manifest = await installOutputs(config, buildDir, ws.outDir(variant), {
-    variant,
-    base: { package: lock.package, version: lock.version, upstream: upstreamVersion(lock.version), files: lock.files },
-    patches: series.map(({ file, subject, sha256 }) => ({ file, subject, sha256 })),
-    configure: flags,
-    compiler,
+  return withBuilderTree(opts, async () => {
+    const { lock, series, tree } = await prepare(opts);
+    const sp = statePaths(lock.version);
+    const buildDir = sp.buildDir(variant);
+    await ensureConfigured(tree, buildDir, flags, log);
+    await ninja(buildDir, Object.values(config.targets), `qemu (${variant})`, sp.ccache);
+    const compiler = (await $({ quiet: true })`cc --version`).stdout.split('\n')[0]!.trim();
+    const manifest = await installOutputs(config, buildDir, ws.outDir(variant), {
+      variant,
+      base: { package: lock.package, version: lock.version, upstream: upstreamVersion(lock.version), files: lock.files },
+      patches: series.map(({ file, subject, sha256 }) => ({ file, subject, sha256 })),
+      configure: flags,
+      compiler,
+    });
+    const seconds = (Date.now() - started) / 1000;
+    log(`built ${manifest.qemuVersion} (${variant}, ${series.length} patches) in ${seconds.toFixed(1)} s -> ${ws.outDir(variant)}`);
+    return { manifest, out: ws.outDir(variant), seconds };
   });
-  const seconds = (Date.now() - started) / 1000;
-  log(`built ${manifest.qemuVersion} (${variant}, ${series.length} patches) in ${seconds.toFixed(1)} s -> ${ws.outDir(variant)}`);
-  return { manifest, out: ws.outDir(variant), seconds };
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { $ } from 'zx';
-import { ensureConfigured, ninja, prepareBase, type BuildOptions } from './build.ts';
+import { ensureConfigured, ninja, withBuilderTree, type BuildOptions } from './build.ts';
 import { configureFlags, readBuildConfig } from './config.ts';
 import { IohangError } from './errors.ts';
 import { statePaths } from './paths.ts';
@@ -34,44 +34,45 @@ export function parseCheckpatchTotals(output: string): { errors: number; warning
  */
 export async function checkSeries(opts: BuildOptions & { compile?: boolean } = {}): Promise<SeriesCheckRow[]> {
   const log = opts.log ?? console.error;
-  const { lock, series, tree, root } = await prepareBase(opts);
-  const sp = statePaths(lock.version);
-  const config = readBuildConfig(root);
-  const buildDir = sp.buildDir('default');
-  if (opts.compile !== false) await ensureConfigured(tree, buildDir, configureFlags(config, 'default'), log);
-  const rows: SeriesCheckRow[] = [];
-  let broken = false;
-  for (const [i, p] of series.entries()) {
-    const row: SeriesCheckRow = { index: i + 1, file: p.file, subject: p.subject, applies: 'skipped', compiles: 'skipped', checkpatch: 'skipped', checkpatchOk: false };
-    rows.push(row);
-    if (broken) continue;
-    try {
-      await applySeries(tree, series.slice(0, i + 1));
-      row.applies = 'ok';
-    } catch (e) {
-      const f = describeApplyFailure(p, i, e instanceof IohangError ? e.message : String(e), readFileSync(p.path, 'utf8'));
-      row.applies = 'FAIL';
-      row.detail = `does not apply${f.file ? ` at ${f.file}${f.line ? `:${f.line}` : ''}` : ''}`;
-      broken = true;
-      continue;
+  return withBuilderTree(opts, async ({ lock, series, tree, root }) => {
+    const sp = statePaths(lock.version);
+    const config = readBuildConfig(root);
+    const buildDir = sp.buildDir('default');
+    if (opts.compile !== false) await ensureConfigured(tree, buildDir, configureFlags(config, 'default'), log);
+    const rows: SeriesCheckRow[] = [];
+    let broken = false;
+    for (const [i, p] of series.entries()) {
+      const row: SeriesCheckRow = { index: i + 1, file: p.file, subject: p.subject, applies: 'skipped', compiles: 'skipped', checkpatch: 'skipped', checkpatchOk: false };
+      rows.push(row);
+      if (broken) continue;
+      try {
+        await applySeries(tree, series.slice(0, i + 1));
+        row.applies = 'ok';
+      } catch (e) {
+        const f = describeApplyFailure(p, i, e instanceof IohangError ? e.message : String(e), readFileSync(p.path, 'utf8'));
+        row.applies = 'FAIL';
+        row.detail = `does not apply${f.file ? ` at ${f.file}${f.line ? `:${f.line}` : ''}` : ''}`;
+        broken = true;
+        continue;
+      }
+      const cp = await $({ cwd: tree, quiet: true })`scripts/checkpatch.pl --no-signoff ${p.path}`.nothrow();
+      const totals = parseCheckpatchTotals(cp.stdout);
+      row.checkpatchOk = cp.exitCode === 0 && totals !== undefined && totals.errors === 0;
+      row.checkpatch = !totals ? 'no verdict' : totals.errors + totals.warnings === 0 ? 'ok' : `${totals.errors} errors, ${totals.warnings} warnings`;
+      if (!row.checkpatchOk || totals?.warnings) row.detail = cp.stdout.split('\n').filter((l) => /^(ERROR|WARNING):/.test(l)).join('; ');
+      if (opts.compile === false) continue;
+      log(`compiling with patch ${i + 1}/${series.length}: ${p.subject}`);
+      try {
+        await ninja(buildDir, Object.values(config.targets), `patch ${i + 1}`, sp.ccache);
+        row.compiles = 'ok';
+      } catch (e) {
+        row.compiles = 'FAIL';
+        row.detail = e instanceof IohangError ? e.message.split('\n').slice(0, 6).join('\n  ') : String(e);
+        broken = true;
+      }
     }
-    const cp = await $({ cwd: tree, quiet: true })`scripts/checkpatch.pl --no-signoff ${p.path}`.nothrow();
-    const totals = parseCheckpatchTotals(cp.stdout);
-    row.checkpatchOk = cp.exitCode === 0 && totals !== undefined && totals.errors === 0;
-    row.checkpatch = !totals ? 'no verdict' : totals.errors + totals.warnings === 0 ? 'ok' : `${totals.errors} errors, ${totals.warnings} warnings`;
-    if (!row.checkpatchOk || totals?.warnings) row.detail = cp.stdout.split('\n').filter((l) => /^(ERROR|WARNING):/.test(l)).join('; ');
-    if (opts.compile === false) continue;
-    log(`compiling with patch ${i + 1}/${series.length}: ${p.subject}`);
-    try {
-      await ninja(buildDir, Object.values(config.targets), `patch ${i + 1}`, sp.ccache);
-      row.compiles = 'ok';
-    } catch (e) {
-      row.compiles = 'FAIL';
-      row.detail = e instanceof IohangError ? e.message.split('\n').slice(0, 6).join('\n  ') : String(e);
-      broken = true;
-    }
-  }
-  return rows;
+    return rows;
+  });
 }
 
 export function formatSeriesTable(rows: SeriesCheckRow[]): string {

@@ -12,3 +12,5 @@ export * from './tree.ts';
 export * from './check-series.ts';
 export * from './devtree.ts';
 export * from './update-lock.ts';
+export * from './qemu-tests.ts';
+export * from './tree-lock.ts';

@@ -8,10 +8,17 @@ export interface SeriesPatch {
   file: string;
   /** Subject without the [PATCH n/m] prefix. */
   subject: string;
-  /** sha256 of the patch file: identifies an applied patch across runs. */
+  /** sha256 of the patch file (recorded in the manifest). */
   sha256: string;
+  /**
+   * sha256 of the diff alone: identifies an applied patch across runs, so renumbering
+   * ([PATCH 3/9] -> [PATCH 3/10]) or a reworded message does not force re-applying it.
+   */
+  diffSha256: string;
   path: string;
 }
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** The file names listed in a quilt-style series file: one per line, # comments, blanks ignored. */
 export function parseSeriesFile(text: string, where = 'patches/series'): string[] {
@@ -44,6 +51,7 @@ export function readSeries(patchesDir: string): SeriesPatch[] {
     const text = readFileSync(path, 'utf8');
     const subject = patchSubject(text);
     if (!subject) throw new IohangError(`${path} is not a git format-patch file (no Subject: header)`, 'Regenerate it with: npx iohang qemu export');
-    return { file, subject, path, sha256: createHash('sha256').update(text).digest('hex') };
+    const diff = text.slice(Math.max(0, text.search(/^diff --git /m)));
+    return { file, subject, path, sha256: sha256(text), diffSha256: sha256(diff) };
   });
 }

@@ -24,6 +24,7 @@ export function git(tree: string) {
 /** What the builder applied to its tree, kept in .git/ so it survives across runs. */
 interface AppliedRecord {
   version: string;
+  /** sha256: of the patch's diff (SeriesPatch.diffSha256) */
   patches: { file: string; sha256: string; commit: string }[];
 }
 
@@ -119,7 +120,7 @@ export async function applySeries(tree: string, patches: SeriesPatch[], log: (li
   if (!record) throw new Error(`${tree} has no iohang record; call ensureBaseTree first`);
   const g = git(tree);
   let keep = 0;
-  while (keep < record.patches.length && keep < patches.length && record.patches[keep]!.sha256 === patches[keep]!.sha256) keep++;
+  while (keep < record.patches.length && keep < patches.length && record.patches[keep]!.sha256 === patches[keep]!.diffSha256) keep++;
   const target = keep === 0 ? BASE_TAG : record.patches[keep - 1]!.commit;
   const head = (await g`git rev-parse HEAD`).stdout.trim();
   const expectedHead = record.patches.length ? record.patches.at(-1)!.commit : (await g`git rev-parse ${BASE_TAG}`).stdout.trim();
@@ -138,7 +139,7 @@ export async function applySeries(tree: string, patches: SeriesPatch[], log: (li
       await g`git am --abort`.nothrow();
       throw applyFailureError(describeApplyFailure(p, i, r.stdout + r.stderr, readFileSync(p.path, 'utf8')), tree);
     }
-    applied.push({ file: p.file, sha256: p.sha256, commit: (await g`git rev-parse HEAD`).stdout.trim() });
+    applied.push({ file: p.file, sha256: p.diffSha256, commit: (await g`git rev-parse HEAD`).stdout.trim() });
     writeRecord(tree, { version: record.version, patches: applied });
   }
   return { reused: keep, applied: patches.length - keep };

@@ -7,6 +7,7 @@ import { checkFiles, readLock, sha256File, upstreamVersion, writeLock, type Lock
 import { statePaths, workspacePaths } from './paths.ts';
 import { readSeries } from './series.ts';
 import { applySeries, ensureBaseTree } from './tree.ts';
+import { withTreeLock } from './tree-lock.ts';
 
 /** Source versions of `pkg` that apt can fetch (apt-cache showsrc). */
 export async function availableSourceVersions(pkg: string): Promise<string[]> {
@@ -79,8 +80,10 @@ export async function updateLock(opts: { root?: string; version?: string; log?: 
     rmSync(staging, { recursive: true, force: true });
   }
   log(`checking that patches/ applies to ${target}`);
-  await ensureBaseTree(next, sp.downloads, sp.buildTree, log);
-  await applySeries(sp.buildTree, readSeries(ws.patchesDir), log);
+  await withTreeLock(sp.buildTree, log, async () => {
+    await ensureBaseTree(next, sp.downloads, sp.buildTree, log);
+    await applySeries(sp.buildTree, readSeries(ws.patchesDir), log);
+  });
   writeLock(ws.lockFile, next);
   log(`qemu-build/qemu.lock.json now pins ${target}`);
   return { from: lock.version, to: target, changed: true };

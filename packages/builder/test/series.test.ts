@@ -38,3 +38,20 @@ describe('readSeries', () => {
     expect(p!.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 });
+
+describe('patch identity', () => {
+  it('ignores renumbering and message changes, but not a changed diff', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'series-'));
+    const patch = (n: string, msg: string, line: string) => `From 0 Mon Sep 17 00:00:00 2001\nSubject: [PATCH ${n}] x: y\n\n${msg}\n---\ndiff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+${line}\n`;
+    writeFileSync(join(dir, 'series'), 'p.patch\n');
+    const read = () => readSeries(dir)[0]!;
+    writeFileSync(join(dir, 'p.patch'), patch('3/9', 'why', 'b'));
+    const first = read();
+    writeFileSync(join(dir, 'p.patch'), patch('3/10', 'why, reworded', 'b'));
+    const renumbered = read();
+    expect(renumbered.diffSha256).toBe(first.diffSha256);
+    expect(renumbered.sha256).not.toBe(first.sha256);
+    writeFileSync(join(dir, 'p.patch'), patch('3/10', 'why', 'c'));
+    expect(read().diffSha256).not.toBe(first.diffSha256);
+  });
+});

@@ -2,3 +2,4 @@ export * from './blkdebug.ts';
 export * from './nbdkit.ts';
 export * from './ops.ts';
 export * from './nbdfuse.ts';
+export { IohangError } from '@iohang/builder';

@@ -6,37 +6,19 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BlkdebugFault, NbdfuseImage, type IoOp } from '@iohang/faults';
+import { NbdfuseImage } from '@iohang/faults';
 import { createDisk } from '@iohang/guest';
-import { qemuPaths, type DiskSpec, type Vm } from '@iohang/vm';
+import { qemuPaths } from '@iohang/vm';
+import { expectHealthyGuest, ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool, type IotoolResult } from './support.ts';
 
 const BS = 4096;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function ext4Image(name: string): Promise<string> {
-  const image = join(mkdtempSync(join(tmpdir(), `${name}-`)), 'disk.img');
-  await createDisk({ path: image, sizeMiB: 64, format: 'raw', ext4: {} }, qemuPaths().img);
-  return image;
-}
-
-/** A virtio-blk disk on -blockdev with I/O hang set by device properties. */
-function hangDisk(id: string, image: string, props: Record<string, string | number | boolean> = { iohang: true }): DiskSpec {
-  return { id, backend: image, protocolOptions: { aio: 'native', cache: { direct: true } }, deviceProps: props };
-}
-
-const fault = (vm: Vm, id: string, ops: IoOp[], failTimes?: number) =>
-  BlkdebugFault.start(vm.qmp, { formatNode: `${id}-fmt`, formatDriver: 'raw', protocolNode: `${id}-proto` }, { ops, failTimes });
-
 /** The longest single request in an iotool timeline, in ms. */
 function longestMs(r: IotoolResult): number {
   const timeline = r.timeline as { lat_us: number }[];
   return Math.max(...timeline.map((t) => t.lat_us)) / 1000;
-}
-
-async function expectHealthyGuest(vm: Vm, dev: string) {
-  expect(await vm.run('dmesg')).not.toMatch(new RegExp(`I/O error, dev ${dev}|EXT4-fs error|Buffer I/O error`));
-  expect(await vm.run(`grep "^/dev/${dev} " /proc/mounts`)).toMatch(/ ext4 rw,/);
 }
 
 describe('I/O hang on virtio-blk', () => {

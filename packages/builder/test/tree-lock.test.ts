@@ -1,0 +1,41 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { withTreeLock } from '../src/index.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('withTreeLock', () => {
+  it('runs holders of one tree one after the other, and lets a holder re-enter', async () => {
+    const tree = join(mkdtempSync(join(tmpdir(), 'lock-')), 'tree');
+    const events: string[] = [];
+    const holder = (name: string) =>
+      withTreeLock(tree, () => {}, async () => {
+        events.push(`${name} in`);
+        await withTreeLock(tree, () => {}, async () => events.push(`${name} nested`));
+        await sleep(100);
+        events.push(`${name} out`);
+      });
+    await Promise.all([holder('a'), sleep(10).then(() => holder('b'))]);
+    expect(events).toEqual(['a in', 'a nested', 'a out', 'b in', 'b nested', 'b out']);
+  });
+
+  it('takes over a lock left by a process that died, and says when it waits', async () => {
+    const tree = join(mkdtempSync(join(tmpdir(), 'lock-')), 'tree');
+    mkdirSync(`${tree}.lock`);
+    writeFileSync(join(`${tree}.lock`, 'pid'), '999999999');
+    const logs: string[] = [];
+    expect(await withTreeLock(tree, (l) => logs.push(l), async () => 42)).toBe(42);
+    expect(logs).toEqual([]);
+    // A live owner (this process's parent) makes us wait and say so.
+    mkdirSync(`${tree}.lock`);
+    writeFileSync(join(`${tree}.lock`, 'pid'), String(process.ppid));
+    const waiting = withTreeLock(tree, (l) => logs.push(l), async () => 'done');
+    await sleep(1500);
+    expect(logs[0]).toMatch(new RegExp(`another iohang build \\(pid ${process.ppid}\\) is using .*tree; waiting`));
+    const { rmSync } = await import('node:fs');
+    rmSync(`${tree}.lock`, { recursive: true });
+    expect(await waiting).toBe('done');
+  });
+});

@@ -1,0 +1,138 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BlkdebugFault } from '@iohang/faults';
+import { buildGuest, createDisk } from '@iohang/guest';
+import { qemuPaths, Vm, type DiskSpec, type Props } from '@iohang/vm';
+
+export interface DemoOptions {
+  /** How long the storage fails, in seconds. */
+  outageSeconds: number;
+  /** I/O hang timeout of the hang disk (0: none). */
+  timeoutSeconds: number;
+  /** Where images and VM logs go. */
+  dir: string;
+  log: (line: string) => void;
+}
+
+export interface DiskVerdict {
+  disk: string;
+  ioHang: boolean;
+  requests: number;
+  /** Requests that failed in the guest's writer. */
+  guestErrors: number;
+  /** "I/O error, dev ..." lines in the guest kernel log. */
+  kernelErrors: number;
+  longestStallMs: number;
+  ext4: 'rw' | 'ro' | 'unmounted';
+  dataVerified: boolean;
+  events: string[];
+}
+
+const BS = 4096;
+const COUNT = 160;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface IotoolJson {
+  done: number;
+  errors: unknown[];
+  timeline: { lat_us: number }[];
+  ok: boolean;
+}
+
+function parseIotool(stdout: string): IotoolJson {
+  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
+  if (!line) throw new Error(`iotool printed no result:\n${stdout}`);
+  return JSON.parse(line) as IotoolJson;
+}
+
+const DISKS = [
+  { id: 'hang', dev: 'vda', ioHang: true },
+  { id: 'plain', dev: 'vdb', ioHang: false },
+] as const;
+
+/**
+ * Two virtio-blk disks on the same kind of storage, one with I/O hang and one without;
+ * a writer on each; the storage of both fails writes with EIO for a while, then works
+ * again. Returns what each disk's guest side saw.
+ */
+export async function runDemo(opts: DemoOptions): Promise<DiskVerdict[]> {
+  const { log } = opts;
+  mkdirSync(opts.dir, { recursive: true });
+  const img = qemuPaths().img;
+  const disks: DiskSpec[] = [];
+  for (const d of DISKS) {
+    const path = join(opts.dir, `${d.id}.img`);
+    await createDisk({ path, sizeMiB: 64, format: 'raw', ext4: {} }, img);
+    const props: Props = d.ioHang ? { iohang: true, 'iohang-timeout': opts.timeoutSeconds } : {};
+    disks.push({ id: d.id, backend: path, protocolOptions: { aio: 'native', cache: { direct: true } }, deviceProps: props });
+  }
+  log('booting the guest (about 10 s under TCG)...');
+  await using vm = await Vm.start({ guest: await buildGuest({ log }), disks, logDir: join(opts.dir, 'vm') });
+  log(`guest up in ${(vm.bootMs / 1000).toFixed(1)} s; disks: /dev/vda with I/O hang, /dev/vdb without`);
+  for (const d of DISKS) {
+    await vm.run(`mkdir -p /mnt/${d.id} && mount -t ext4 /dev/${d.dev} /mnt/${d.id}`);
+  }
+  const since = vm.qmp.mark();
+  const writers = DISKS.map((d) =>
+    vm.exec(`iotool write /mnt/${d.id}/data --bs ${BS} --count ${COUNT} --gen 1 --direct --fsync-every 8 --interval-ms 50 --keep-going`, { timeoutMs: 600_000 }),
+  );
+  await sleep(2000);
+  log(`storage outage: every write to both disks fails with EIO for ${opts.outageSeconds} s`);
+  const faults = await Promise.all(DISKS.map((d) => BlkdebugFault.start(vm.qmp, { formatNode: `${d.id}-fmt`, formatDriver: 'raw', protocolNode: `${d.id}-proto` }, { ops: ['write'] })));
+  const started = Date.now();
+  const seen = new Set<number>();
+  while (Date.now() - started < opts.outageSeconds * 1000) {
+    for (const e of vm.qmp.events()) {
+      if (e.seq >= since && !seen.has(e.seq) && e.event.startsWith('BLOCK_IO')) {
+        seen.add(e.seq);
+        log(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s  ${e.event} ${JSON.stringify(e.data)}`);
+      }
+    }
+    await sleep(250);
+  }
+  await Promise.all(faults.map((f) => f.stop()));
+  log('storage restored');
+  const results = await Promise.all(writers.map(async (w) => parseIotool((await w).stdout)));
+  const mounts = await vm.run('cat /proc/mounts');
+  const dmesg = await vm.run('dmesg');
+  const verdicts: DiskVerdict[] = [];
+  for (const [i, d] of DISKS.entries()) {
+    const r = results[i]!;
+    const verify = await vm.exec(`iotool verify /mnt/${d.id}/data --bs ${BS} --count ${COUNT} --gen 1 --direct`);
+    const mount = new RegExp(`^/dev/${d.dev} \\S+ ext4 (r[ow]),`, 'm').exec(mounts)?.[1];
+    const guestErrors = r.errors.length;
+    const kernelErrors = dmesg.match(new RegExp(`I/O error, dev ${d.dev}\\b`, 'g'))?.length ?? 0;
+    verdicts.push({
+      disk: `/dev/${d.dev}`,
+      ioHang: d.ioHang,
+      requests: r.done,
+      guestErrors,
+      kernelErrors,
+      longestStallMs: Math.max(...r.timeline.map((t) => t.lat_us)) / 1000,
+      ext4: mount === 'rw' ? 'rw' : mount === 'ro' ? 'ro' : 'unmounted',
+      dataVerified: verify.exitCode === 0 && parseIotool(verify.stdout).ok,
+      events: vm.qmp
+        .events()
+        .filter((e) => e.seq >= since && e.event.startsWith('BLOCK_IO') && String(e.data['qom-path']).includes(`/${d.id}/`))
+        .map((e) => (e.event === 'BLOCK_IO_ERROR' ? 'BLOCK_IO_ERROR' : `${e.event}(${String(e.data.set)})`)),
+    });
+  }
+  return verdicts;
+}
+
+/** The verdict as a table, and one line that says what it means. */
+export function formatVerdict(verdicts: DiskVerdict[]): string {
+  const head = ['disk', 'I/O hang', 'requests', 'guest errors', 'kernel I/O errors', 'longest stall', 'ext4', 'data verified', 'QMP events'];
+  const rows = verdicts.map((v) => {
+    const events = [...new Set(v.events)].map((e) => `${e} x${v.events.filter((x) => x === e).length}`).join(', ');
+    return [v.disk, v.ioHang ? 'on' : 'off', String(v.requests), String(v.guestErrors), String(v.kernelErrors), `${(v.longestStallMs / 1000).toFixed(1)} s`, v.ext4, v.dataVerified ? 'yes' : 'NO', events || '-'];
+  });
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function demoPassed(verdicts: DiskVerdict[]): boolean {
+  const hang = verdicts.find((v) => v.ioHang)!;
+  return hang.guestErrors === 0 && hang.kernelErrors === 0 && hang.dataVerified && hang.ext4 === 'rw';
+}

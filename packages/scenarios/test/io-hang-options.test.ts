@@ -1,0 +1,52 @@
+/** I/O hang options: bad values are refused at startup with a message that says what is wrong. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { $ } from 'zx';
+import { qemuPaths } from '@iohang/vm';
+
+const q = qemuPaths();
+const image = join(mkdtempSync(join(tmpdir(), 'opts-')), 'disk.img');
+writeFileSync(image, Buffer.alloc(1 << 20));
+
+/** Start QEMU stopped and quit at once: exit code and stderr. */
+async function start(args: string[]) {
+  const r = await $({ input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', nothrow: true, quiet: true, timeout: '30s' })`${q.system} -M pc -accel tcg -L ${q.firmware} -nodefaults -display none -S -qmp stdio ${args}`;
+  return { code: r.exitCode, stderr: r.stderr.trim() };
+}
+
+const drive = (opts: string) => ['-drive', `if=none,id=d0,file=${image},format=raw,${opts}`, '-device', 'virtio-blk-pci,drive=d0'];
+const device = (props: string) => ['-blockdev', `driver=file,node-name=f0,filename=${image}`, '-blockdev', 'driver=raw,node-name=d0,file=f0', '-device', `virtio-blk-pci,drive=d0,${props}`];
+
+describe('I/O hang options', () => {
+  it.each([
+    ['-drive negative timeout', drive('iohang-timeout=-1'), 'iohang-timeout and iohang-retry-interval must not be negative'],
+    ['-drive huge timeout', drive('iohang-timeout=99999999999'), 'iohang-timeout must be at most 31536000 seconds (0 for no timeout), not 99999999999'],
+    ['-drive off with a timeout', drive('iohang=off,iohang-timeout=5'), 'iohang=off conflicts with iohang-timeout=5'],
+    ['-drive zero interval', drive('iohang=on,iohang-retry-interval=0'), 'iohang-retry-interval must be between 1 and 600000 milliseconds, not 0'],
+    ['-drive interval without I/O hang', drive('iohang-retry-interval=50'), 'iohang-retry-interval needs I/O hang: add iohang=on, or iohang-timeout=SECONDS for a timeout'],
+    ['-drive not a boolean', drive('iohang=maybe'), "Parameter 'iohang' expects 'on' or 'off'"],
+    ['-drive typo in the name', drive('iohang-timout=5'), "Block format 'raw' does not support the option 'iohang-timout'"],
+    ['-device off with a timeout', device('iohang=off,iohang-timeout=5'), 'iohang=off conflicts with iohang-timeout=5'],
+    ['-device huge interval', device('iohang=on,iohang-retry-interval=700000'), 'iohang-retry-interval must be between 1 and 600000 milliseconds, not 700000'],
+    ['-device interval without I/O hang', device('iohang-retry-interval=50'), 'iohang-retry-interval needs I/O hang'],
+    ['-device not a number', device('iohang-timeout=soon'), "Parameter 'iohang-timeout' expects uint32"],
+    ['unsupported device', ['-drive', `if=none,id=d0,file=${image},format=raw,iohang-timeout=5`, '-device', 'ide-cd,drive=d0'], 'this device does not support I/O hang'],
+  ])('%s is refused', async (_name, args, message) => {
+    const r = await start(args);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+  });
+
+  it.each([
+    ['the seed shorthand', drive('iohang-timeout=60')],
+    ['hang without timeout', drive('iohang=on')],
+    ['device properties', device('iohang=on,iohang-timeout=30,iohang-retry-interval=250')],
+    ['timeout 0 means off', drive('iohang-timeout=0')],
+  ])('%s is accepted', async (_name, args) => {
+    const r = await start(args);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { diskArgs, nodeNames } from '../src/index.ts';
+
+describe('diskArgs', () => {
+  it('describes a file image with -blockdev and a virtio-blk device by default', () => {
+    const args = diskArgs({ id: 'd0', backend: '/img/a.raw', protocolOptions: { aio: 'native' }, deviceProps: { iohang: true, 'iohang-timeout': 30 } });
+    expect(args).toEqual([
+      '-blockdev', JSON.stringify({ driver: 'file', filename: '/img/a.raw', aio: 'native', 'node-name': 'd0-proto' }),
+      '-blockdev', JSON.stringify({ driver: 'raw', 'node-name': 'd0-fmt', file: 'd0-proto' }),
+      '-device', 'virtio-blk-pci,id=d0,drive=d0-fmt,iohang=on,iohang-timeout=30',
+    ]);
+  });
+
+  it('takes any protocol node (NBD) and another format', () => {
+    const args = diskArgs({ id: 'n', backend: { driver: 'nbd', server: { type: 'unix', path: '/s' } }, format: 'qcow2', device: 'scsi-hd' });
+    expect(JSON.parse(args[1]!)).toEqual({ driver: 'nbd', server: { type: 'unix', path: '/s' }, 'node-name': 'n-proto' });
+    expect(JSON.parse(args[3]!)).toMatchObject({ driver: 'qcow2', file: 'n-proto' });
+    expect(args[5]).toBe('scsi-hd,id=n,drive=n-fmt');
+  });
+
+  it('uses -drive when asked, with predictable node names and the libvirt-style drive id', () => {
+    const args = diskArgs({ id: 'd1', backend: '/img/b.raw', drive: { cache: 'none', 'iohang-timeout': 60 } });
+    expect(args).toEqual([
+      '-drive', 'file=/img/b.raw,format=raw,if=none,id=drive-d1,node-name=d1-fmt,file.node-name=d1-proto,cache=none,iohang-timeout=60',
+      '-device', 'virtio-blk-pci,id=d1,drive=drive-d1',
+    ]);
+    expect(nodeNames('d1')).toEqual({ protocol: 'd1-proto', format: 'd1-fmt', backend: 'drive-d1' });
+  });
+
+  it('refuses what QEMU would misread', () => {
+    expect(() => diskArgs({ id: 'x', backend: '/a', deviceProps: { serial: 'a,b' } })).toThrow(/cannot contain a comma/);
+    expect(() => diskArgs({ id: 'x', backend: { driver: 'nbd' }, drive: {} })).toThrow(/-drive takes an image path/);
+  });
+});
