@@ -117,6 +117,21 @@ export async function ninja(buildDir: string, targets: string[], label: string, 
   }
 }
 
+/**
+ * Start the new binary far enough to initialise every QOM type and answer QMP. Objects
+ * compiled from mixed source states (a stale ccache entry, an interrupted build) pass
+ * --version but abort here -- and must never be installed, nor cached by nx.
+ */
+export async function smokeTest(system: string, firmware: string, buildDir: string): Promise<void> {
+  const r = await $({ quiet: true, nothrow: true, timeout: '60s', input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n' })`${system} -machine pc -accel tcg -L ${firmware} -nodefaults -display none -S -qmp stdio`;
+  if (r.exitCode !== 0 || /ERROR|Bail out|Assertion/.test(r.stderr)) {
+    throw new IohangError(
+      `the QEMU just built does not start (exit ${r.exitCode}):\n${r.stderr.trim().split('\n').slice(-6).join('\n')}`,
+      `Objects from different source states were linked together. Remove ${buildDir} and ~/.cache/iohang/ccache, then build again`,
+    );
+  }
+}
+
 /** Copy the shipped binaries, the firmware directory and a manifest to `out`, atomically. */
 async function installOutputs(config: BuildConfig, buildDir: string, out: string, manifest: Omit<Manifest, 'binaries' | 'firmware' | 'qemuVersion'>): Promise<Manifest> {
   const tmp = `${out}.tmp-${process.pid}`;
@@ -134,6 +149,10 @@ async function installOutputs(config: BuildConfig, buildDir: string, out: string
     }
   }
   const qemuVersion = (await $({ quiet: true })`${join(tmp, 'bin', 'qemu-system-x86_64')} --version`).stdout.split('\n')[0]!.trim();
+  await smokeTest(join(tmp, 'bin', 'qemu-system-x86_64'), join(tmp, 'firmware'), buildDir).catch((e: unknown) => {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  });
   const full: Manifest = { ...manifest, qemuVersion, binaries: Object.keys(config.targets), firmware };
   writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(full, null, 2) + '\n');
   rmSync(out, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { ensureConfigured, ninja, withBuilderTree, type BuildOptions } from './b
 import { configureFlags, readBuildConfig } from './config.ts';
 import { IohangError } from './errors.ts';
 import { statePaths } from './paths.ts';
+import { runQemuTestsIn } from './qemu-tests.ts';
 import { applySeries, describeApplyFailure } from './tree.ts';
 
 export type Verdict = 'ok' | 'FAIL' | 'skipped';
@@ -14,6 +15,8 @@ export interface SeriesCheckRow {
   subject: string;
   applies: Verdict;
   compiles: Verdict;
+  /** QEMU's tests that exist at this patch: "ok (3)", "FAIL: unit/x", "skipped" */
+  tests: string;
   /** e.g. "ok", "0 errors, 2 warnings" */
   checkpatch: string;
   checkpatchOk: boolean;
@@ -42,7 +45,7 @@ export async function checkSeries(opts: BuildOptions & { compile?: boolean } = {
     const rows: SeriesCheckRow[] = [];
     let broken = false;
     for (const [i, p] of series.entries()) {
-      const row: SeriesCheckRow = { index: i + 1, file: p.file, subject: p.subject, applies: 'skipped', compiles: 'skipped', checkpatch: 'skipped', checkpatchOk: false };
+      const row: SeriesCheckRow = { index: i + 1, file: p.file, subject: p.subject, applies: 'skipped', compiles: 'skipped', tests: 'skipped', checkpatch: 'skipped', checkpatchOk: false };
       rows.push(row);
       if (broken) continue;
       try {
@@ -65,6 +68,9 @@ export async function checkSeries(opts: BuildOptions & { compile?: boolean } = {
       try {
         await ninja(buildDir, Object.values(config.targets), `patch ${i + 1}`, sp.ccache);
         row.compiles = 'ok';
+        const results = await runQemuTestsIn(tree, buildDir, config, sp.ccache);
+        const failed = results.filter((r) => !r.passed).map((r) => r.name);
+        row.tests = failed.length ? `FAIL: ${failed.join(', ')}` : `ok (${results.length})`;
       } catch (e) {
         row.compiles = 'FAIL';
         row.detail = e instanceof IohangError ? e.message.split('\n').slice(0, 6).join('\n  ') : String(e);
@@ -77,8 +83,8 @@ export async function checkSeries(opts: BuildOptions & { compile?: boolean } = {
 
 export function formatSeriesTable(rows: SeriesCheckRow[]): string {
   if (rows.length === 0) return 'patches/series is empty: nothing to check';
-  const head = ['#', 'patch', 'applies', 'compiles', 'checkpatch'];
-  const body = rows.map((r) => [String(r.index), r.subject, r.applies, r.compiles, r.checkpatch]);
+  const head = ['#', 'patch', 'applies', 'compiles', 'tests', 'checkpatch'];
+  const body = rows.map((r) => [String(r.index), r.subject, r.applies, r.compiles, r.tests, r.checkpatch]);
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
   const details = rows.filter((r) => r.detail).map((r) => `patch ${r.index}: ${r.detail}`);
@@ -86,5 +92,5 @@ export function formatSeriesTable(rows: SeriesCheckRow[]): string {
 }
 
 export function seriesCheckPassed(rows: SeriesCheckRow[]): boolean {
-  return rows.every((r) => r.applies === 'ok' && r.compiles !== 'FAIL' && r.checkpatchOk);
+  return rows.every((r) => r.applies === 'ok' && r.compiles !== 'FAIL' && !r.tests.startsWith('FAIL') && r.checkpatchOk);
 }

@@ -1,8 +1,8 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { ensureConfigured, ninja, prepare, withBuilderTree, type BuildOptions } from './build.ts';
-import { configureFlags, readBuildConfig } from './config.ts';
+import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
 import { statePaths, workspacePaths } from './paths.ts';
 
 /** QEMU's own tests that the series adds or must keep passing. */
@@ -35,6 +35,31 @@ function writeWrapper(buildDir: string, firmwareDirs: string[]): string {
   return wrapper;
 }
 
+/**
+ * In a configured tree and build directory: build and run those of the unit tests and
+ * iotests that exist in the tree (check-series runs this after each patch, when the
+ * series' own tests may not exist yet).
+ */
+export async function runQemuTestsIn(tree: string, buildDir: string, config: BuildConfig, ccache: string, unit = QEMU_UNIT_TESTS, iotests = QEMU_IOTESTS): Promise<QemuTestResult[]> {
+  const units = unit.filter((t) => existsSync(join(tree, 'tests', 'unit', `${t}.c`)));
+  const ios = iotests.filter((t) => existsSync(join(tree, 'tests', 'qemu-iotests', 'tests', t)));
+  await ninja(buildDir, [...Object.values(config.targets), ...units.map((t) => `tests/unit/${t}`)], 'qemu tests', ccache);
+  const results: QemuTestResult[] = [];
+  for (const t of units) {
+    const r = await $({ cwd: buildDir, quiet: true, timeout: '5m' })`${join(buildDir, 'tests', 'unit', t)} --tap`.nothrow();
+    results.push({ name: `unit/${t}`, passed: r.exitCode === 0 && tapPassed(r.stdout), output: r.stdout + r.stderr });
+  }
+  if (ios.length) {
+    const wrapper = writeWrapper(buildDir, Object.keys(config.firmware));
+    const check = join(buildDir, 'tests', 'qemu-iotests');
+    for (const t of ios) {
+      const r = await $({ cwd: check, quiet: true, env: { ...process.env, QEMU_PROG: wrapper }, timeout: '10m' })`./check -raw ${t}`.nothrow();
+      results.push({ name: `iotests/${t}`, passed: r.exitCode === 0 && /Passed all 1 iotests/.test(r.stdout), output: r.stdout + r.stderr });
+    }
+  }
+  return results;
+}
+
 /** Build the series with its test targets, then run the unit tests and iotests named above. */
 export async function runQemuTests(opts: BuildOptions & { unit?: string[]; iotests?: string[] } = {}): Promise<QemuTestResult[]> {
   const log = opts.log ?? console.error;
@@ -43,23 +68,7 @@ export async function runQemuTests(opts: BuildOptions & { unit?: string[]; iotes
     const sp = statePaths(lock.version);
     const config = readBuildConfig(workspacePaths(opts.root).root);
     const buildDir = sp.buildDir('default');
-    const unit = opts.unit ?? QEMU_UNIT_TESTS;
-    const iotests = opts.iotests ?? QEMU_IOTESTS;
     await ensureConfigured(tree, buildDir, configureFlags(config, 'default'), log);
-    await ninja(buildDir, [...Object.values(config.targets), ...unit.map((t) => `tests/unit/${t}`)], 'qemu tests', sp.ccache);
-    const results: QemuTestResult[] = [];
-    for (const t of unit) {
-      const r = await $({ cwd: buildDir, quiet: true, timeout: '5m' })`${join(buildDir, 'tests', 'unit', t)} --tap`.nothrow();
-      results.push({ name: `unit/${t}`, passed: r.exitCode === 0 && tapPassed(r.stdout), output: r.stdout + r.stderr });
-    }
-    if (iotests.length) {
-      const wrapper = writeWrapper(buildDir, Object.keys(config.firmware));
-      const check = join(buildDir, 'tests', 'qemu-iotests');
-      for (const t of iotests) {
-        const r = await $({ cwd: check, quiet: true, env: { ...process.env, QEMU_PROG: wrapper }, timeout: '10m' })`./check -raw ${t}`.nothrow();
-        results.push({ name: `iotests/${t}`, passed: r.exitCode === 0 && /Passed all 1 iotests/.test(r.stdout), output: r.stdout + r.stderr });
-      }
-    }
-    return results;
+    return runQemuTestsIn(tree, buildDir, config, sp.ccache, opts.unit, opts.iotests);
   });
 }

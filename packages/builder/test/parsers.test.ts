@@ -21,14 +21,14 @@ describe('parseCheckpatchTotals', () => {
 describe('formatSeriesTable', () => {
   it('aligns columns and lists failures under the table', () => {
     const t = formatSeriesTable([
-      { index: 1, file: 'a', subject: 'block: a', applies: 'ok', compiles: 'ok', checkpatch: 'ok', checkpatchOk: true },
-      { index: 2, file: 'b', subject: 'hw/block: bb', applies: 'FAIL', compiles: 'skipped', checkpatch: 'skipped', checkpatchOk: false, detail: 'does not apply at x.c:3' },
+      { index: 1, file: 'a', subject: 'block: a', applies: 'ok', compiles: 'ok', tests: 'ok (3)', checkpatch: 'ok', checkpatchOk: true },
+      { index: 2, file: 'b', subject: 'hw/block: bb', applies: 'FAIL', compiles: 'skipped', tests: 'skipped', checkpatch: 'skipped', checkpatchOk: false, detail: 'does not apply at x.c:3' },
     ]);
     expect(t.split('\n')).toEqual([
-      '#  patch         applies  compiles  checkpatch',
-      '-  ------------  -------  --------  ----------',
-      '1  block: a      ok       ok        ok',
-      '2  hw/block: bb  FAIL     skipped   skipped',
+      '#  patch         applies  compiles  tests    checkpatch',
+      '-  ------------  -------  --------  -------  ----------',
+      '1  block: a      ok       ok        ok (3)   ok',
+      '2  hw/block: bb  FAIL     skipped   skipped  skipped',
       'patch 2: does not apply at x.c:3',
     ]);
     expect(formatSeriesTable([])).toMatch(/empty/);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NbdfuseImage } from '@iohang/faults';
 import { createDisk } from '@iohang/guest';
-import { qemuPaths } from '@iohang/vm';
+import { qemuPaths, type Props } from '@iohang/vm';
 import { expectHealthyGuest, ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool, type IotoolResult } from './support.ts';
 
@@ -21,13 +21,17 @@ function longestMs(r: IotoolResult): number {
   return Math.max(...timeline.map((t) => t.lat_us)) / 1000;
 }
 
-describe('I/O hang on virtio-blk', () => {
+describe.each([
+  ['main loop', undefined],
+  ['iothread', 'io0'],
+] as const)('I/O hang on virtio-blk (%s)', (where, iothread) => {
   it.each([
     ['write', 'write', `iotool write /mnt/data --bs ${BS} --count 64 --gen 2 --direct --fsync-every 8 --interval-ms 20`],
     ['read', 'read', `iotool verify /mnt/data --bs ${BS} --count 64 --gen 1 --direct`],
     ['flush', 'flush', `iotool write /mnt/data --bs ${BS} --count 64 --gen 2 --fsync-every 4 --interval-ms 20`],
   ] as const)('%s: EIO for ~5 s stalls the guest instead of failing it, then everything completes', async (name, op, load) => {
-    const vm = await bootVm(`io-hang-${name}`, { disks: [hangDisk('d0', await ext4Image(name))] });
+    const props: Props = iothread ? { iohang: true, iothread } : { iohang: true };
+    const vm = await bootVm(`io-hang-${name}-${where.replace(' ', '-')}`, { disks: [hangDisk('d0', await ext4Image(name), props)], iothreads: iothread ? [iothread] : [] });
     await vm.run('mount -t ext4 /dev/vda /mnt');
     expect(iotool(await vm.run(`iotool write /mnt/data --bs ${BS} --count 64 --gen 1 --direct --fsync-every 64`)).ok).toBe(true);
     await vm.run('sync; echo 3 > /proc/sys/vm/drop_caches');
