@@ -47,7 +47,7 @@ describe('patched QEMU outputs', () => {
     expect(manifest.base.files).toEqual(lock.files);
     expect(manifest.patches).toEqual(readSeries(ws.patchesDir).map(({ file, subject, sha256 }) => ({ file, subject, sha256 })));
     expect(manifest.configure).toContain('--enable-linux-io-uring');
-    expect(manifest.compiler).toMatch(/gcc/);
+    expect(manifest.compiler).toMatch(/^(g?cc|clang)\b.*\d+\.\d+/);
   });
 
   it('qemu-system-x86_64 --version reports the pinned 10.0.x', async () => {
@@ -88,7 +88,8 @@ describe('patched QEMU outputs', () => {
     it('boots the Debian kernel with the firmware directory (-L)', async () => {
       // No initrd: the kernel runs until it looks for a root filesystem and panics,
       // which proves firmware, option ROM (linuxboot_dma.bin) and kernel all ran.
-      const r = await runUntil(bootArgs(['-L', join(out, 'firmware')]), /Kernel panic/, 120_000);
+      // Wait for the whole line: output arrives in chunks that can end mid-line.
+      const r = await runUntil(bootArgs(['-L', join(out, 'firmware')]), /VFS: Unable to mount root fs on \S+/, 120_000);
       expect(r.output).toContain(`Linux version ${kernel.release}`);
       expect(r.output).toMatch(/Kernel panic - not syncing: VFS: Unable to mount root fs/);
       console.log(`kernel ${kernel.release} reached its root-fs panic in ${(r.ms / 1000).toFixed(1)} s under TCG`);

@@ -33,9 +33,12 @@ describe('editable tree and export', () => {
     expect((await ensureDevTree({ root, devTree })).commits.at(-1)).toMatch(/docs: mark the export test$/);
 
     const first = await exportSeries({ root, devTree });
-    expect(first.written).toHaveLength(1);
     const series = readSeries(join(root, 'patches'));
+    expect(series).toHaveLength(before.length + 1);
     expect(series.at(-1)!.subject).toBe('docs: mark the export test');
+    // The new patch is written; the others only if their [PATCH n/m] numbering changed.
+    expect(first.written).toContain(series.at(-1)!.file);
+    expect(first.written.length + first.unchanged.length).toBe(series.length);
     const patchPath = series.at(-1)!.path;
     const text = readFileSync(patchPath, 'utf8');
     expect(text).toMatch(/^From 0{40} /); // --zero-commit: no hash churn

@@ -31,7 +31,7 @@ describe('I/O hang options', () => {
     ['-device off with a timeout', device('iohang=off,iohang-timeout=5'), 'iohang=off conflicts with iohang-timeout=5'],
     ['-device huge interval', device('iohang=on,iohang-retry-interval=700000'), 'iohang-retry-interval must be between 1 and 600000 milliseconds, not 700000'],
     ['-device interval without I/O hang', device('iohang-retry-interval=50'), 'iohang-retry-interval needs I/O hang'],
-    ['-device not a number', device('iohang-timeout=soon'), "Parameter 'iohang-timeout' expects uint32"],
+    ['-device not a number', device('iohang-timeout=soon'), "Parameter 'iohang-timeout' expects integer"],
     ['unsupported device', ['-drive', `if=none,id=d0,file=${image},format=raw,iohang-timeout=5`, '-device', 'ide-cd,drive=d0'], 'this device does not support I/O hang'],
   ])('%s is refused', async (_name, args, message) => {
     const r = await start(args);
