@@ -16,8 +16,11 @@ help:
 	@echo "make setup         apt sources and packages (root)"
 	@echo "make docs          the docs site"
 
+# npm install, not npm ci: the registry this project's machines reach serves no builds of
+# rollup's optional packages for other platforms, so the lockfile cannot list them and
+# npm ci refuses it. npm install takes the locked versions all the same.
 $(NPM_DEPS): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 
 setup: $(NPM_DEPS)
 	$(IOHANG) setup
