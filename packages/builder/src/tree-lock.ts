@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 function alive(pid: number): boolean {
   try {
@@ -25,12 +25,14 @@ export async function withTreeLock<T>(tree: string, log: (line: string) => void,
   const dir = `${tree}.lock`;
   const owner = join(dir, 'pid');
   let waiting = false;
+  mkdirSync(dirname(dir), { recursive: true });
   for (;;) {
     try {
       mkdirSync(dir);
       writeFileSync(owner, String(process.pid));
       break;
-    } catch {
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(owner, { encoding: 'utf8', flag: 'a+' }) || 0);
       if (pid && !alive(pid)) {
         rmSync(dir, { recursive: true, force: true });

@@ -21,6 +21,11 @@ describe('withTreeLock', () => {
     expect(events).toEqual(['a in', 'a nested', 'a out', 'b in', 'b nested', 'b out']);
   });
 
+  it('works where nothing exists yet (a fresh IOHANG_HOME)', async () => {
+    const tree = join(mkdtempSync(join(tmpdir(), 'lock-')), 'home', 'src', 'tree');
+    expect(await withTreeLock(tree, () => {}, async () => 'built')).toBe('built');
+  });
+
   it('takes over a lock left by a process that died, and says when it waits', async () => {
     const tree = join(mkdtempSync(join(tmpdir(), 'lock-')), 'tree');
     mkdirSync(`${tree}.lock`);
