@@ -24,7 +24,13 @@ export async function fetchSource(lock: Lock, dir: string, log: (line: string) =
   log(`downloading ${lock.package}=${lock.version} (apt-get source --download-only)`);
   await aptDownload(lock, dir);
   const after = (await checkFiles(dir, lock)).filter((c) => !c.ok);
-  if (after.length) throw mismatchError(lock, dir, after);
+  if (after.length) {
+    // Keep what the archive served for inspection; the next run downloads afresh.
+    for (const c of after) {
+      if (!c.ok && c.problem !== 'missing') renameSync(join(dir, c.name), join(dir, `${c.name}.rejected`));
+    }
+    throw mismatchError(lock, dir, after);
+  }
 }
 
 async function aptDownload(lock: Lock, dir: string): Promise<void> {
@@ -63,9 +69,6 @@ function mismatchError(lock: Lock, dir: string, bad: FileCheck[]): IohangError {
   const lines = bad.map((c) =>
     c.ok ? '' : c.problem === 'missing' ? `${c.name}: not in the downloaded source package` : `${c.name}: ${c.problem} is ${c.actual}, the lock pins ${c.expected}`,
   );
-  for (const c of bad) {
-    if (!c.ok && c.problem !== 'missing') renameSync(join(dir, c.name), join(dir, `${c.name}.rejected`));
-  }
   return new IohangError(
     `checksum mismatch: the archive's ${lock.package}=${lock.version} is not what qemu-build/qemu.lock.json pins:\n  ${lines.join('\n  ')}\n` +
       `The downloaded files are kept as *.rejected in ${dir}.`,
