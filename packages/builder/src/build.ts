@@ -50,18 +50,19 @@ export async function prepareBase(opts: BuildOptions = {}): Promise<{ lock: Lock
 /** Fetch + unpack + apply patches/: the builder's git tree, ready to configure. */
 export async function prepare(opts: BuildOptions = {}): Promise<{ lock: Lock; series: SeriesPatch[]; tree: string }> {
   const log = opts.log ?? console.error;
-  return withBuilderTree(opts, async ({ lock, series, tree }) => {
+  return withBuilderTree(opts, async () => {
+    const { lock, series, tree } = await prepareBase(opts);
     const { reused, applied } = await applySeries(tree, series, log);
     log(`tree ${tree}: base ${lock.version} + ${series.length} patches (${reused} kept, ${applied} applied)`);
     return { lock, series, tree };
   });
 }
 
-/** prepareBase(), then `fn` while holding the tree's lock (see withTreeLock). */
-export async function withBuilderTree<T>(opts: BuildOptions, fn: (base: Awaited<ReturnType<typeof prepareBase>>) => Promise<T>): Promise<T> {
+/** Run `fn` holding the lock of the builder's tree for the pinned version (see withTreeLock). */
+export async function withBuilderTree<T>(opts: BuildOptions, fn: () => Promise<T>): Promise<T> {
   const ws = workspacePaths(opts.root);
   const tree = statePaths(readLock(ws.lockFile).version).buildTree;
-  return withTreeLock(tree, opts.log ?? console.error, async () => fn(await prepareBase(opts)));
+  return withTreeLock(tree, opts.log ?? console.error, fn);
 }
 
 /** (Re)configure `buildDir` when it is new or its flags changed. */

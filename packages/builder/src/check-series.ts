@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { $ } from 'zx';
-import { ensureConfigured, ninja, withBuilderTree, type BuildOptions } from './build.ts';
+import { ensureConfigured, ninja, prepareBase, withBuilderTree, type BuildOptions } from './build.ts';
 import { configureFlags, readBuildConfig } from './config.ts';
 import { IohangError } from './errors.ts';
 import { statePaths } from './paths.ts';
@@ -37,7 +37,8 @@ export function parseCheckpatchTotals(output: string): { errors: number; warning
  */
 export async function checkSeries(opts: BuildOptions & { compile?: boolean } = {}): Promise<SeriesCheckRow[]> {
   const log = opts.log ?? console.error;
-  return withBuilderTree(opts, async ({ lock, series, tree, root }) => {
+  return withBuilderTree(opts, async () => {
+    const { lock, series, tree, root } = await prepareBase(opts);
     const sp = statePaths(lock.version);
     const config = readBuildConfig(root);
     const buildDir = sp.buildDir('default');

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlkdebugFault } from '@iohang/faults';
-import { buildGuest, createDisk } from '@iohang/guest';
+import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
 import { qemuPaths, Vm, type DiskSpec, type Props } from '@iohang/vm';
 
 export interface DemoOptions {
@@ -31,19 +31,6 @@ export interface DiskVerdict {
 const BS = 4096;
 const COUNT = 160;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface IotoolJson {
-  done: number;
-  errors: unknown[];
-  timeline: { lat_us: number }[];
-  ok: boolean;
-}
-
-function parseIotool(stdout: string): IotoolJson {
-  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
-  if (!line) throw new Error(`iotool printed no result:\n${stdout}`);
-  return JSON.parse(line) as IotoolJson;
-}
 
 const DISKS = [
   { id: 'hang', dev: 'vda', ioHang: true },
@@ -92,7 +79,7 @@ export async function runDemo(opts: DemoOptions): Promise<DiskVerdict[]> {
   }
   await Promise.all(faults.map((f) => f.stop()));
   log('storage restored');
-  const results = await Promise.all(writers.map(async (w) => parseIotool((await w).stdout)));
+  const results = await Promise.all(writers.map(async (w) => parseIotoolResult((await w).stdout)));
   const mounts = await vm.run('cat /proc/mounts');
   const dmesg = await vm.run('dmesg');
   const verdicts: DiskVerdict[] = [];
@@ -110,7 +97,7 @@ export async function runDemo(opts: DemoOptions): Promise<DiskVerdict[]> {
       kernelErrors,
       longestStallMs: Math.max(...r.timeline.map((t) => t.lat_us)) / 1000,
       ext4: mount === 'rw' ? 'rw' : mount === 'ro' ? 'ro' : 'unmounted',
-      dataVerified: verify.exitCode === 0 && parseIotool(verify.stdout).ok,
+      dataVerified: verify.exitCode === 0 && parseIotoolResult(verify.stdout).ok,
       events: vm.qmp
         .events()
         .filter((e) => e.seq >= since && e.event.startsWith('BLOCK_IO') && String(e.data['qom-path']).includes(`/${d.id}/`))

@@ -17,8 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The longest single request in an iotool timeline, in ms. */
 function longestMs(r: IotoolResult): number {
-  const timeline = r.timeline as { lat_us: number }[];
-  return Math.max(...timeline.map((t) => t.lat_us)) / 1000;
+  return Math.max(...r.timeline.map((t) => t.lat_us)) / 1000;
 }
 
 describe.each([

@@ -39,17 +39,5 @@ export async function bootVm(name: string, opts: Omit<VmOptions, 'guest' | 'logD
   return vm;
 }
 
-/** Parse the JSON that iotool prints. */
-export interface IotoolResult {
-  op: string;
-  done: number;
-  ok: boolean;
-  errors: { index: number; offset: number; errno: number; error: string; t_ms: number }[];
-  [key: string]: unknown;
-}
-
-export function iotool(stdout: string): IotoolResult {
-  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
-  if (!line) throw new Error(`iotool printed no JSON:\n${stdout}`);
-  return JSON.parse(line) as IotoolResult;
-}
+/** iotool's JSON result; tests call it `iotool(stdout)`. */
+export { parseIotoolResult as iotool, type IotoolResult } from '@iohang/guest';
