@@ -1,7 +1,8 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { build, workspaceRoot } from '@iohang/builder';
-import { demoPassed, formatVerdict, runDemo } from '@iohang/demo';
+import { demoPassed, formatVerdict, renderTimelineHtml, renderTimelineSvg, runDemo } from '@iohang/demo';
 
 function seconds(min: number, max: number) {
   return (v: string) => {
@@ -15,14 +16,19 @@ function seconds(min: number, max: number) {
 export function demoCommand(): Command {
   return new Command('demo')
     .description('build the patched QEMU (cached), boot a guest with two disks -- one with I/O hang, one without -- cut their storage, restore it, and print what the guest saw')
-    .option('--outage <seconds>', 'how long the storage fails writes', seconds(1, 300), 8)
+    .option('--outage <seconds>', 'how long the storage fails writes', seconds(1, 300), 10)
     .option('--timeout <seconds>', 'I/O hang timeout of the hang disk (0: none)', seconds(0, 3600), 0)
-    .option('--dir <path>', 'where images and logs go', join(workspaceRoot(), 'demo-out'))
+    .option('--dir <path>', 'where images, logs and the timeline (timeline.svg, .html, .json) go', join(workspaceRoot(), 'demo-out'))
     .action(async (opts: { outage: number; timeout: number; dir: string }) => {
       const { manifest } = await build();
       console.log(`${manifest.qemuVersion} with ${manifest.patches.length} patches (${manifest.base.version})`);
-      const verdicts = await runDemo({ outageSeconds: opts.outage, timeoutSeconds: opts.timeout, dir: opts.dir, log: console.log });
-      console.log(`\n${formatVerdict(verdicts)}\n`);
+      const { verdicts, timeline } = await runDemo({ outageSeconds: opts.outage, timeoutSeconds: opts.timeout, dir: opts.dir, log: console.log });
+      const table = formatVerdict(verdicts);
+      console.log(`\n${table}\n`);
+      writeFileSync(join(opts.dir, 'timeline.json'), `${JSON.stringify(timeline, null, 1)}\n`);
+      writeFileSync(join(opts.dir, 'timeline.svg'), renderTimelineSvg(timeline));
+      writeFileSync(join(opts.dir, 'timeline.html'), renderTimelineHtml(timeline, table));
+      console.log(`timeline: ${join(opts.dir, 'timeline.svg')} (and timeline.html with this table)`);
       if (demoPassed(verdicts)) {
         console.log('verdict: the disk with I/O hang rode out the outage (no guest error, ext4 read-write, data verified); the plain disk did not');
       } else {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { BlkdebugFault } from '@iohang/faults';
 import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
 import { qemuPaths, Vm, type DiskSpec, type Props } from '@iohang/vm';
+import type { TimelineData } from './timeline.ts';
 
 export interface DemoOptions {
   /** How long the storage fails, in seconds. */
@@ -28,6 +29,11 @@ export interface DiskVerdict {
   events: string[];
 }
 
+export interface DemoResult {
+  verdicts: DiskVerdict[];
+  timeline: TimelineData;
+}
+
 const BS = 4096;
 const COUNT = 160;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,7 +48,7 @@ const DISKS = [
  * a writer on each; the storage of both fails writes with EIO for a while, then works
  * again. Returns what each disk's guest side saw.
  */
-export async function runDemo(opts: DemoOptions): Promise<DiskVerdict[]> {
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const { log } = opts;
   mkdirSync(opts.dir, { recursive: true });
   const img = qemuPaths().img;
@@ -59,7 +65,10 @@ export async function runDemo(opts: DemoOptions): Promise<DiskVerdict[]> {
   for (const d of DISKS) {
     await vm.run(`mkdir -p /mnt/${d.id} && mount -t ext4 /dev/${d.dev} /mnt/${d.id}`);
   }
+  const clockOffset = await guestClockOffsetMs(vm);
   const since = vm.qmp.mark();
+  // The timeline's zero, on the host's clock.
+  const t0 = Date.now();
   const writers = DISKS.map((d) =>
     vm.exec(`iotool write /mnt/${d.id}/data --bs ${BS} --count ${COUNT} --gen 1 --direct --fsync-every 8 --interval-ms 50 --keep-going`, { timeoutMs: 600_000 }),
   );
@@ -67,6 +76,7 @@ export async function runDemo(opts: DemoOptions): Promise<DiskVerdict[]> {
   log(`storage outage: every write to both disks fails with EIO for ${opts.outageSeconds} s`);
   const faults = await Promise.all(DISKS.map((d) => BlkdebugFault.start(vm.qmp, { formatNode: `${d.id}-fmt`, formatDriver: 'raw', protocolNode: `${d.id}-proto` }, { ops: ['write'] })));
   const started = Date.now();
+  const outage = { startMs: started - t0, endMs: 0 };
   const seen = new Set<number>();
   while (Date.now() - started < opts.outageSeconds * 1000) {
     for (const e of vm.qmp.events()) {
@@ -78,10 +88,20 @@ export async function runDemo(opts: DemoOptions): Promise<DiskVerdict[]> {
     await sleep(250);
   }
   await Promise.all(faults.map((f) => f.stop()));
+  outage.endMs = Date.now() - t0;
   log('storage restored');
   const results = await Promise.all(writers.map(async (w) => parseIotoolResult((await w).stdout)));
   const mounts = await vm.run('cat /proc/mounts');
   const dmesg = await vm.run('dmesg');
+  const diskEvents = DISKS.map((d) =>
+    vm.qmp
+      .events()
+      .filter((e) => e.seq >= since && e.event.startsWith('BLOCK_IO') && String(e.data['qom-path']).includes(`/${d.id}/`))
+      .map((e) => ({
+        tMs: e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000 - t0,
+        label: e.event === 'BLOCK_IO_ERROR' ? 'BLOCK_IO_ERROR' : `${e.event}(${String(e.data.set)})`,
+      })),
+  );
   const verdicts: DiskVerdict[] = [];
   for (const [i, d] of DISKS.entries()) {
     const r = results[i]!;
@@ -98,13 +118,29 @@ export async function runDemo(opts: DemoOptions): Promise<DiskVerdict[]> {
       longestStallMs: Math.max(...r.timeline.map((t) => t.lat_us)) / 1000,
       ext4: mount === 'rw' ? 'rw' : mount === 'ro' ? 'ro' : 'unmounted',
       dataVerified: verify.exitCode === 0 && parseIotoolResult(verify.stdout).ok,
-      events: vm.qmp
-        .events()
-        .filter((e) => e.seq >= since && e.event.startsWith('BLOCK_IO') && String(e.data['qom-path']).includes(`/${d.id}/`))
-        .map((e) => (e.event === 'BLOCK_IO_ERROR' ? 'BLOCK_IO_ERROR' : `${e.event}(${String(e.data.set)})`)),
+      events: diskEvents[i]!.map((e) => e.label),
     });
   }
-  return verdicts;
+  const timeline: TimelineData = {
+    title: `iohang demo: a ${opts.outageSeconds} s storage outage, one disk with I/O hang and one without`,
+    outage,
+    disks: DISKS.map((d, i) => ({
+      title: `/dev/${d.dev}: I/O hang ${d.ioHang ? 'on' : 'off'}`,
+      requests: results[i]!.timeline.map((t) => ({ tMs: results[i]!.start_unix_ms - clockOffset - t0 + t.t_ms, latMs: t.lat_us / 1000, ok: t.ok })),
+      events: diskEvents[i]!,
+    })),
+  };
+  return { verdicts, timeline };
+}
+
+/**
+ * How far the guest's wall clock is ahead of the host's, from one round trip: iotool
+ * writes its request times against the guest's clock, QEMU its events against the host's.
+ */
+async function guestClockOffsetMs(vm: Vm): Promise<number> {
+  const sent = Date.now();
+  const guest = JSON.parse(await vm.run('iotool now')) as { unix_ms: number };
+  return guest.unix_ms - (sent + Date.now()) / 2;
 }
 
 /** The verdict as a table, and one line that says what it means. */

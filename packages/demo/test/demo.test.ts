@@ -28,9 +28,9 @@ describe('verdict', () => {
 });
 
 describe('the demo on the real thing', () => {
-  it('a 4 s outage: the I/O hang disk rides it out, the plain disk sees errors', async () => {
+  it('a 4 s outage: the I/O hang disk rides it out, the plain disk sees errors; the timeline shows both', async () => {
     const logs: string[] = [];
-    const verdicts = await runDemo({ outageSeconds: 4, timeoutSeconds: 0, dir: mkdtempSync(join(tmpdir(), 'demo-')), log: (l) => logs.push(l) });
+    const { verdicts, timeline } = await runDemo({ outageSeconds: 4, timeoutSeconds: 0, dir: mkdtempSync(join(tmpdir(), 'demo-')), log: (l) => logs.push(l) });
     console.log(formatVerdict(verdicts));
     const [hang, plain] = verdicts;
     expect(hang).toMatchObject({ ioHang: true, guestErrors: 0, kernelErrors: 0, ext4: 'rw', dataVerified: true });
@@ -39,5 +39,24 @@ describe('the demo on the real thing', () => {
     expect(plain!.guestErrors).toBeGreaterThan(0);
     expect(plain!.events).toContain('BLOCK_IO_ERROR');
     expect(demoPassed(verdicts)).toBe(true);
+
+    // The timeline lines up host and guest clocks: the events and the stalled or failed
+    // requests fall inside the outage (give or take a second for TCG and the agent).
+    const { outage, disks } = timeline;
+    expect(outage.endMs - outage.startMs).toBeGreaterThanOrEqual(4000);
+    const during = (t: number) => t >= outage.startMs - 1000 && t <= outage.endMs + 1000;
+    const [hangDisk, plainDisk] = disks;
+    // Every write and every fsync is on the timeline.
+    expect(hangDisk!.requests.length).toBeGreaterThan(hang!.requests);
+    expect(hangDisk!.requests.every((r) => r.ok)).toBe(true);
+    const stalled = hangDisk!.requests.filter((r) => r.latMs > 3000);
+    expect(stalled.length).toBeGreaterThan(0);
+    expect(stalled.filter((r) => !during(r.tMs) || !during(r.tMs + r.latMs)), `outage ${JSON.stringify(outage)}`).toEqual([]);
+    const [set, cleared] = hangDisk!.events;
+    expect([set, cleared].filter((e) => !during(e!.tMs)), `outage ${JSON.stringify(outage)}`).toEqual([]);
+    expect(cleared!.tMs).toBeGreaterThan(outage.endMs - 1000);
+    const failed = plainDisk!.requests.filter((r) => !r.ok);
+    expect(failed.length).toBe(plain!.guestErrors);
+    expect(failed.filter((r) => !during(r.tMs)), `outage ${JSON.stringify(outage)}`).toEqual([]);
   });
 });

@@ -87,12 +87,20 @@ static struct {
 } res;
 
 static uint64_t t0_ns;
+static uint64_t t0_unix_ms; /* the guest's wall clock at start, to line up with the host */
 
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000ULL + (uint64_t)ts.tv_nsec / 1000000ULL;
 }
 
 static double ms_since_start(uint64_t ns)
@@ -359,7 +367,7 @@ static bool run_ok(const struct opts *o)
 
 static void print_json(const struct opts *o, double elapsed_ms)
 {
-	printf("{\"op\":\"%s\",\"path\":", op_names[o->op]);
+	printf("{\"op\":\"%s\",\"start_unix_ms\":%" PRIu64 ",\"path\":", op_names[o->op], t0_unix_ms);
 	json_string(o->path);
 	if (o->op == OP_DISCARD) {
 		printf(",\"offset\":%" PRIu64 ",\"length\":%" PRIu64 ",\"method\":", o->offset, o->length);
@@ -411,7 +419,8 @@ static void usage(const char *fmt, const char *arg)
 			"                        [--fsync-every K] [--interval-ms M] [--keep-going]\n"
 			"  iotool verify  <path> --bs N --count N [--offset BYTES] --gen G [--direct] [--keep-going]\n"
 			"  iotool read    <path> --bs N --count N [--offset BYTES] [--direct] [--interval-ms M] [--keep-going]\n"
-			"  iotool discard <path> --offset BYTES --length BYTES\n");
+			"  iotool discard <path> --offset BYTES --length BYTES\n"
+			"  iotool now     (prints {\"unix_ms\":N}: the guest's wall clock)\n");
 	exit(2);
 }
 
@@ -488,6 +497,11 @@ static struct opts parse_args(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	t0_ns = now_ns();
+	t0_unix_ms = unix_ms();
+	if (argc == 2 && strcmp(argv[1], "now") == 0) {
+		printf("{\"unix_ms\":%" PRIu64 "}\n", t0_unix_ms);
+		return 0;
+	}
 	struct opts o = parse_args(argc, argv);
 	int fd = open_target(&o);
 	if (fd >= 0) {

@@ -14,6 +14,8 @@ export async function compileIotool(output: string, source = IOTOOL_SOURCE): Pro
 /** The JSON iotool prints (see iotool.c): counts, errors and the per-request timeline. */
 export interface IotoolResult {
   op: string;
+  /** The guest's wall clock when iotool started (ms since the epoch). */
+  start_unix_ms: number;
   done: number;
   ok: boolean;
   errors: { index: number; offset: number; errno: number; error: string; t_ms: number }[];

@@ -102,6 +102,12 @@ describe('guest', () => {
       expect(timeline.filter((e) => e.op === 'fsync')).toHaveLength(16);
       console.log(`guest iotool write: 256 x 4 KiB O_DIRECT + 16 fsync in ${write.json.elapsed_ms} ms`);
 
+      // Its wall clock (from the RTC QEMU sets to the host's time) lines up guest timelines with host events.
+      const before = Date.now();
+      const now = JSON.parse((await vm.run('iotool now')).output) as { unix_ms: number };
+      expect(Math.abs(now.unix_ms - before)).toBeLessThan(3000);
+      expect(write.json.start_unix_ms).toBeGreaterThan(before - 120_000);
+
       expect((await iotool(vm, `verify ${file} --gen 7 --direct`)).json).toMatchObject({ ok: true, blocks_ok: 256 });
       const wrong = await iotool(vm, `verify ${file} --gen 8 --direct`);
       expect(wrong.exitCode).toBe(1);
