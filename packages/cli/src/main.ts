@@ -5,6 +5,7 @@ import { setupCommand } from './setup.ts';
 import { demoCommand } from './demo.ts';
 import { guestCommand } from './guest.ts';
 import { vmCommand } from './vm.ts';
+import { soakCommand } from './soak.ts';
 
 // `iohang ... | head` closes stdout early: stop quietly, as other command-line tools do.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -19,7 +20,8 @@ const program = new Command('iohang')
   .addCommand(setupCommand())
   .addCommand(qemuCommand())
   .addCommand(guestCommand())
-  .addCommand(vmCommand());
+  .addCommand(vmCommand())
+  .addCommand(soakCommand());
 
 try {
   await program.parseAsync(process.argv);
