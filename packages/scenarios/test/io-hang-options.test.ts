@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 import { qemuPaths } from '@iohang/vm';
 
@@ -20,6 +20,12 @@ const drive = (opts: string) => ['-drive', `if=none,id=d0,file=${image},format=r
 const device = (props: string) => ['-blockdev', `driver=file,node-name=f0,filename=${image}`, '-blockdev', 'driver=raw,node-name=d0,file=f0', '-device', `virtio-blk-pci,drive=d0,${props}`];
 
 describe('I/O hang options', () => {
+  const refused: string[][] = [];
+  afterAll(() => {
+    const widths = [0, 1].map((c) => Math.max(...refused.map((r) => r[c]!.length)));
+    console.log(['Startup options refused (QEMU exits 1):', ...refused.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))].join('\n'));
+  });
+
   it.each([
     ['-drive negative timeout', drive('iohang-timeout=-1'), 'iohang-timeout and iohang-retry-interval must not be negative'],
     ['-drive huge timeout', drive('iohang-timeout=99999999999'), 'iohang-timeout must be at most 31536000 seconds (0 for no timeout), not 99999999999'],
@@ -33,8 +39,9 @@ describe('I/O hang options', () => {
     ['-device interval without I/O hang', device('iohang-retry-interval=50'), 'iohang-retry-interval needs I/O hang'],
     ['-device not a number', device('iohang-timeout=soon'), "Parameter 'iohang-timeout' expects integer"],
     ['unsupported device', ['-drive', `if=none,id=d0,file=${image},format=raw,iohang-timeout=5`, '-device', 'ide-cd,drive=d0'], 'this device does not support I/O hang'],
-  ])('%s is refused', async (_name, args, message) => {
+  ])('%s is refused', async (name, args, message) => {
     const r = await start(args);
+    refused.push([name, r.stderr.split('\n').at(-1)!]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(message);
   });

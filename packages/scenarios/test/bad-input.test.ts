@@ -1,0 +1,68 @@
+/**
+ * Bad input over QMP on a running VM: each mistake gets an error that says what was wrong,
+ * and QEMU keeps running with its disks as they were. (Startup options: io-hang-options.test.ts.)
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workspaceRoot } from '@iohang/builder';
+import { QmpError } from '@iohang/qmp';
+import { Vm } from '@iohang/vm';
+import { ext4Image, hangDisk } from './hang-helpers.ts';
+import { testGuest } from './support.ts';
+
+type Case = [name: string, command: string, args: Record<string, unknown>, message: string | RegExp];
+
+/** OnOff properties take "on"/"off" over QMP, as everywhere in qdev. */
+const blk = (props: Record<string, unknown>) => ({ driver: 'virtio-blk-pci', id: 'hot0', drive: 'spare-fmt', ...props });
+
+const CASES: Case[] = [
+  ['negative timeout', 'device_add', blk({ iohang: 'on', 'iohang-timeout': -1 }), /iohang-timeout/],
+  ['huge timeout', 'device_add', blk({ 'iohang-timeout': 99_999_999_999 }), /iohang-timeout/],
+  ['huge retry interval', 'device_add', blk({ iohang: 'on', 'iohang-retry-interval': 700_000 }), 'iohang-retry-interval must be between 1 and 600000 milliseconds, not 700000'],
+  ['interval without I/O hang', 'device_add', blk({ 'iohang-retry-interval': 50 }), 'iohang-retry-interval needs I/O hang'],
+  ['off with a timeout', 'device_add', blk({ iohang: 'off', 'iohang-timeout': 5 }), 'iohang=off conflicts with iohang-timeout=5'],
+  ['wrong type (string for a boolean)', 'device_add', blk({ iohang: 'maybe' }), /iohang/],
+  ['wrong type (string for a number)', 'device_add', blk({ iohang: 'on', 'iohang-timeout': 'soon' }), /iohang-timeout/],
+  ['typo in a property name', 'device_add', blk({ 'iohang-timout': 5 }), /iohang-timout/],
+  ['unknown disk', 'device_add', blk({ drive: 'no-such-disk', iohang: 'on' }), /no-such-disk/],
+  ['changing a property after realize', 'qom-set', { path: '/machine/peripheral/d0', property: 'iohang-timeout', value: 5 }, /after it was realized|read-only/],
+  ['reading state of an unknown device', 'qom-get', { path: '/machine/peripheral/nope', property: 'iohang' }, /nope/],
+];
+
+describe('bad QMP input on a running VM', () => {
+  let vm: Vm;
+  const table: string[][] = [];
+
+  // One VM for the whole table: every case must leave it as it found it.
+  beforeAll(async () => {
+    vm = await Vm.start({ guest: await testGuest(), disks: [hangDisk('d0', await ext4Image('bad-input'))], logDir: join(workspaceRoot(), 'test-logs', 'bad-input') });
+    await vm.qmp.execute('blockdev-add', { driver: 'raw', 'node-name': 'spare-fmt', file: { driver: 'file', filename: await ext4Image('spare') } });
+  });
+
+  afterAll(async () => {
+    await vm?.close();
+    const widths = [0, 1, 2].map((c) => Math.max(...table.map((r) => r[c]!.length)));
+    console.log(['QMP input rejected while the VM runs:', ...table.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))].join('\n'));
+  });
+
+  it.each(CASES)('%s: a clear error, and QEMU keeps running', async (name, command, args, message) => {
+    const error = await vm.qmp.execute(command, args).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(QmpError);
+    const desc = (error as QmpError).desc;
+    table.push([name, `${command} ${JSON.stringify(args)}`, desc]);
+    expect(desc).toMatch(message);
+    // QEMU is still running, the guest still answers, and no half-added device is left.
+    expect(vm.running).toBe(true);
+    expect(await vm.qmp.execute('query-status')).toMatchObject({ status: 'running' });
+    expect(((await vm.qmp.execute('qom-list', { path: '/machine/peripheral' })) as { name: string }[]).map((p) => p.name)).not.toContain('hot0');
+  });
+
+  it('after all of it the hung-capable disk still works', async () => {
+    expect((await vm.run('echo alive', { timeoutMs: 10_000 })).trim()).toBe('alive');
+    const info = ((await vm.qmp.execute('query-block')) as { device: string; qdev?: string; 'io-hang'?: unknown }[]).find((b) => b.qdev?.includes('d0'));
+    expect(info?.['io-hang']).toMatchObject({ hung: false, 'parked-requests': 0 });
+  });
+});
