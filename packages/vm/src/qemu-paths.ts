@@ -2,8 +2,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IohangError, workspacePaths } from '@iohang/builder';
 
-/** The binaries and firmware of one build variant in qemu-build/out/. */
-export function qemuPaths(variant = 'default', root?: string) {
+/**
+ * The binaries and firmware of one build variant in qemu-build/out/. The default variant
+ * can be switched for a whole test run with IOHANG_QEMU_VARIANT (e.g. asan).
+ */
+export function qemuPaths(variant = process.env.IOHANG_QEMU_VARIANT || 'default', root?: string) {
   const out = workspacePaths(root).outDir(variant);
   if (!existsSync(join(out, 'manifest.json'))) {
     throw new IohangError(`no QEMU build in ${out}`, `Build it with: npx nx run qemu-build:${variant === 'default' ? 'build' : `build-${variant}`}`);

@@ -61,6 +61,7 @@ export class Vm implements AsyncDisposable {
   private readyWaiters: (() => void)[] = [];
   private readonly logs: WriteStream[] = [];
   private closed = false;
+  private readonly sanitizerLines: string[] = [];
 
   private constructor(opts: VmOptions) {
     const q = qemuPaths(opts.variant);
@@ -83,9 +84,14 @@ export class Vm implements AsyncDisposable {
     const agentLog = this.log('agent.log');
     const qemuLog = this.log('qemu.log');
     qemuLog.write(`${q.system} ${this.args.join(' ')}\n`);
+    let pending = '';
     const onQemuOutput = (b: Buffer) => {
       this.stderrText = (this.stderrText + b.toString()).slice(-TAIL_BYTES);
       qemuLog.write(b);
+      // Whole lines only, so that a report split across chunks is still seen.
+      const lines = (pending + b.toString()).split('\n');
+      pending = lines.pop()!.slice(-4096);
+      this.sanitizerLines.push(...lines.filter((l) => SANITIZER_REPORT.test(l)));
     };
     stdout.on('data', onQemuOutput);
     stderr.on('data', onQemuOutput);
@@ -196,6 +202,15 @@ export class Vm implements AsyncDisposable {
     return r.stdout;
   }
 
+  /**
+   * The first line of every report AddressSanitizer, LeakSanitizer or UBSan printed (an
+   * ASan build; see IOHANG_QEMU_VARIANT). Complete only after close(): leaks are reported
+   * when QEMU exits. The full reports are in qemu.log.
+   */
+  sanitizerReports(): string[] {
+    return [...this.sanitizerLines];
+  }
+
   /** Whether the QEMU process is still running. */
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
@@ -212,7 +227,8 @@ export class Vm implements AsyncDisposable {
     this.closed = true;
     if (this.running && this.qmp) {
       await withTimeout(this.qmp.execute('quit'), 3000).catch(() => undefined);
-      await this.waitExit(3000).catch(() => undefined);
+      // An ASan build checks for leaks on its way out: give it time to say so.
+      await this.waitExit(15_000).catch(() => undefined);
     }
     await stopProcess(this.child, 2000);
     await this.qmp?.close().catch(() => undefined);
@@ -229,6 +245,9 @@ export class Vm implements AsyncDisposable {
     await this.close();
   }
 }
+
+/** The first line of a sanitizer report: ASan/LSan's "==pid==ERROR:" or UBSan's "runtime error:". */
+export const SANITIZER_REPORT = /==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: /;
 
 export function tail(text: string, lines: number): string {
   return text.split('\n').slice(-lines).join('\n');
