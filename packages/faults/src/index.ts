@@ -2,4 +2,5 @@ export * from './blkdebug.ts';
 export * from './nbdkit.ts';
 export * from './ops.ts';
 export * from './nbdfuse.ts';
+export * from './netns-nbd.ts';
 export { IohangError } from '@iohang/builder';
