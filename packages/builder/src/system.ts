@@ -24,6 +24,8 @@ export const REQUIREMENTS: Requirement[] = [
   { pkg: 'nbdkit', why: 'NBD fault-injection backend' },
   { pkg: 'libnbd-bin', why: 'nbdfuse: an nbdkit export as a plain image file, for faults below QEMU' },
   { pkg: 'fuse3', why: 'fusermount3 for nbdfuse' },
+  { pkg: 'iproute2', why: 'network namespaces and a veth link for the real network-storage outage' },
+  { pkg: 'chromium', why: 'headless browser checks of the docs site (playwright-core drives /usr/bin/chromium)' },
 ];
 
 const SOURCES_FILE = '/etc/apt/sources.list.d/iohang.sources';

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { build, workspaceRoot } from '@iohang/builder';
-import { demoPassed, formatVerdict, renderTimelineHtml, renderTimelineSvg, runDemo } from '@iohang/demo';
+import { DEMO_BACKENDS, demoPassed, formatVerdict, renderTimelineHtml, renderTimelineSvg, runDemo, type DemoBackend } from '@iohang/demo';
 
 function seconds(min: number, max: number) {
   return (v: string) => {
@@ -16,13 +16,14 @@ function seconds(min: number, max: number) {
 export function demoCommand(): Command {
   return new Command('demo')
     .description('build the patched QEMU (cached), boot a guest with two disks -- one with I/O hang, one without -- cut their storage, restore it, and print what the guest saw')
-    .option('--outage <seconds>', 'how long the storage fails writes', seconds(1, 300), 10)
+    .option('--outage <seconds>', 'how long the storage is out', seconds(1, 300), 10)
+    .addOption(new Option('--backend <kind>', 'blkdebug: QEMU injects EIO on writes; nbd: NBD storage in another network namespace whose link goes down').choices(DEMO_BACKENDS).default('blkdebug'))
     .option('--timeout <seconds>', 'I/O hang timeout of the hang disk (0: none)', seconds(0, 3600), 0)
     .option('--dir <path>', 'where images, logs and the timeline (timeline.svg, .html, .json) go', join(workspaceRoot(), 'demo-out'))
-    .action(async (opts: { outage: number; timeout: number; dir: string }) => {
+    .action(async (opts: { outage: number; timeout: number; backend: DemoBackend; dir: string }) => {
       const { manifest } = await build();
       console.log(`${manifest.qemuVersion} with ${manifest.patches.length} patches (${manifest.base.version})`);
-      const { verdicts, timeline } = await runDemo({ outageSeconds: opts.outage, timeoutSeconds: opts.timeout, dir: opts.dir, log: console.log });
+      const { verdicts, timeline } = await runDemo({ outageSeconds: opts.outage, timeoutSeconds: opts.timeout, backend: opts.backend, dir: opts.dir, log: console.log });
       const table = formatVerdict(verdicts);
       console.log(`\n${table}\n`);
       writeFileSync(join(opts.dir, 'timeline.json'), `${JSON.stringify(timeline, null, 1)}\n`);

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BlkdebugFault } from '@iohang/faults';
+import { BlkdebugFault, NetnsNbdStorage } from '@iohang/faults';
 import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
 import { qemuPaths, Vm, type DiskSpec, type Props } from '@iohang/vm';
 import type { TimelineData } from './timeline.ts';
@@ -10,6 +10,11 @@ export interface DemoOptions {
   outageSeconds: number;
   /** I/O hang timeout of the hang disk (0: none). */
   timeoutSeconds: number;
+  /**
+   * blkdebug: QEMU fails every write with EIO (an injected error). nbd: the disks are NBD
+   * exports in another network namespace and the outage is their link going down.
+   */
+  backend: DemoBackend;
   /** Where images and VM logs go. */
   dir: string;
   log: (line: string) => void;
@@ -29,6 +34,9 @@ export interface DiskVerdict {
   events: string[];
 }
 
+export type DemoBackend = 'blkdebug' | 'nbd';
+export const DEMO_BACKENDS: DemoBackend[] = ['blkdebug', 'nbd'];
+
 export interface DemoResult {
   verdicts: DiskVerdict[];
   timeline: TimelineData;
@@ -45,20 +53,40 @@ const DISKS = [
 
 /**
  * Two virtio-blk disks on the same kind of storage, one with I/O hang and one without;
- * a writer on each; the storage of both fails writes with EIO for a while, then works
- * again. Returns what each disk's guest side saw.
+ * a writer on each; the storage of both fails for a while (injected EIO, or the network
+ * link to their NBD server down), then works again. Returns what each disk's guest side
+ * saw, and the timeline.
  */
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
-  const { log } = opts;
   mkdirSync(opts.dir, { recursive: true });
   const img = qemuPaths().img;
   const disks: DiskSpec[] = [];
+  const storages: NetnsNbdStorage[] = [];
   for (const d of DISKS) {
     const path = join(opts.dir, `${d.id}.img`);
     await createDisk({ path, sizeMiB: 64, format: 'raw', ext4: {} }, img);
     const props: Props = d.ioHang ? { iohang: true, 'iohang-timeout': opts.timeoutSeconds } : {};
-    disks.push({ id: d.id, backend: path, protocolOptions: { aio: 'native', cache: { direct: true } }, deviceProps: props });
+    if (opts.backend === 'nbd') {
+      const storage = await NetnsNbdStorage.start({ image: path, dir: opts.dir }).catch(async (e: unknown) => {
+        await Promise.all(storages.map((st) => st.stop()));
+        throw e;
+      });
+      storages.push(storage);
+      disks.push({ id: d.id, backend: storage.blockdev(), deviceProps: props });
+    } else {
+      disks.push({ id: d.id, backend: path, protocolOptions: { aio: 'native', cache: { direct: true } }, deviceProps: props });
+    }
   }
+  try {
+    return await runOnDisks(opts, disks, storages);
+  } finally {
+    // QEMU is gone by now; its storage goes after it.
+    await Promise.all(storages.map((st) => st.stop()));
+  }
+}
+
+async function runOnDisks(opts: DemoOptions, disks: DiskSpec[], storages: NetnsNbdStorage[]): Promise<DemoResult> {
+  const { log } = opts;
   log('booting the guest (about 10 s under TCG)...');
   await using vm = await Vm.start({ guest: await buildGuest({ log }), disks, logDir: join(opts.dir, 'vm') });
   log(`guest up in ${(vm.bootMs / 1000).toFixed(1)} s; disks: /dev/vda with I/O hang, /dev/vdb without`);
@@ -73,8 +101,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     vm.exec(`iotool write /mnt/${d.id}/data --bs ${BS} --count ${COUNT} --gen 1 --direct --fsync-every 8 --interval-ms 50 --keep-going`, { timeoutMs: 600_000 }),
   );
   await sleep(2000);
-  log(`storage outage: every write to both disks fails with EIO for ${opts.outageSeconds} s`);
-  const faults = await Promise.all(DISKS.map((d) => BlkdebugFault.start(vm.qmp, { formatNode: `${d.id}-fmt`, formatDriver: 'raw', protocolNode: `${d.id}-proto` }, { ops: ['write'] })));
+  let endOutage: () => Promise<void>;
+  if (opts.backend === 'nbd') {
+    log(`storage outage: the network link to both disks' NBD server goes down for ${opts.outageSeconds} s`);
+    for (const s of storages) s.cut();
+    endOutage = async () => {
+      for (const s of storages) s.restore();
+    };
+  } else {
+    log(`storage outage: every write to both disks fails with EIO for ${opts.outageSeconds} s`);
+    const faults = await Promise.all(DISKS.map((d) => BlkdebugFault.start(vm.qmp, { formatNode: `${d.id}-fmt`, formatDriver: 'raw', protocolNode: `${d.id}-proto` }, { ops: ['write'] })));
+    endOutage = async () => {
+      await Promise.all(faults.map((f) => f.stop()));
+    };
+  }
   const started = Date.now();
   const outage = { startMs: started - t0, endMs: 0 };
   const seen = new Set<number>();
@@ -87,7 +127,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
     await sleep(250);
   }
-  await Promise.all(faults.map((f) => f.stop()));
+  await endOutage();
   outage.endMs = Date.now() - t0;
   log('storage restored');
   const results = await Promise.all(writers.map(async (w) => parseIotoolResult((await w).stdout)));
@@ -122,7 +162,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     });
   }
   const timeline: TimelineData = {
-    title: `iohang demo: a ${opts.outageSeconds} s storage outage, one disk with I/O hang and one without`,
+    title: `iohang demo: a ${opts.outageSeconds} s ${opts.backend === 'nbd' ? 'network outage (NBD link down)' : 'storage outage (EIO from blkdebug)'}, one disk with I/O hang and one without`,
     outage,
     disks: DISKS.map((d, i) => ({
       title: `/dev/${d.dev}: I/O hang ${d.ioHang ? 'on' : 'off'}`,
