@@ -36,9 +36,10 @@ demo: setup
 	$(IOHANG) demo
 
 # One project at a time: guest tests boot VMs under TCG, and two at once on 2 cores
-# would only make their timing checks flaky.
+# would only make their timing checks flaky. test-asan is the sanitizer tier: a subset of
+# the scenarios on the ASan/UBSan build (packages/scenarios/package.json).
 test: setup
-	npx nx run-many -t typecheck test --parallel=1 --outputStyle=stream
+	npx nx run-many -t typecheck test test-asan --parallel=1 --outputStyle=stream
 
 check-series: setup
 	$(IOHANG) qemu check-series

@@ -56,6 +56,8 @@ describe('hostile guest', () => {
     // A reboot under TCG can still add a few MiB of translation metadata, so this catches
     // gross leaks only; LeakSanitizer in the ASan tier is the exact check.
     console.log(`hostile guest: QEMU's own memory per round (MiB): ${rss.map((k) => (k / 1024).toFixed(1)).join(', ')}`);
-    expect(rss.at(-1)! - rss[0]!).toBeLessThan(32 * 1024);
+    // ASan keeps freed memory in quarantine (up to 256 MiB), so there memory only grows;
+    // LeakSanitizer checks for leaks when the VM quits instead (support.ts).
+    if (process.env.IOHANG_QEMU_VARIANT !== 'asan') expect(rss.at(-1)! - rss[0]!).toBeLessThan(32 * 1024);
   });
 });
