@@ -14,6 +14,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { validateBench, type BenchData } from './lib/bench.ts';
+import { readSoak, soakSection } from './lib/soak.ts';
 import { deviceProperties, driveOptions, rstItemFor } from './lib/options.ts';
 import { applySeries, fullText, GenerateError, loadSeries } from './lib/patches.ts';
 import { qapiFromSeries, type QapiDef } from './lib/qapi.ts';
@@ -84,6 +85,9 @@ async function main(): Promise<void> {
   const series = pagesFromSeries(resolve(values.patches!));
   const benchPath = resolve(values.bench!);
   const bench = readBench(benchPath);
+  const soakPath = join(dirname(benchPath), 'soak.json');
+  const soak = readSoak(soakPath);
+  const soakPart = soak ? `\n${soakSection(soak, relative(WORKSPACE_ROOT, soakPath))}` : '';
   let projects: TestProject[] = [];
   if (!values['skip-tests']) {
     for (const p of TEST_PROJECTS) projects.push(await collectProject(WORKSPACE_ROOT, p));
@@ -93,7 +97,7 @@ async function main(): Promise<void> {
   const pages: Record<string, string> = {
     'configuration.md': series.configuration,
     'patches.md': series.patches,
-    'benchmarks.md': benchPage(bench, relative(WORKSPACE_ROOT, benchPath)),
+    'benchmarks.md': benchPage(bench, relative(WORKSPACE_ROOT, benchPath)) + soakPart,
   };
   if (!values['skip-tests']) pages['testing.md'] = testingPage(projects);
   for (const [name, text] of Object.entries(pages)) writeFileSync(join(out, name), `${text.trimEnd()}\n`);
