@@ -11,11 +11,14 @@ import { ProgressReporter, parseNinjaLine } from './progress.ts';
 import { runLogged } from './run.ts';
 import { readSeries, type SeriesPatch } from './series.ts';
 import { ensureSystem } from './system.ts';
-import { applySeries, ensureBaseTree } from './tree.ts';
+import { BASE_TAG, applySeries, ensureBaseTree, ensureBaseWorktree } from './tree.ts';
 import { withTreeLock } from './tree-lock.ts';
 
 export interface BuildOptions {
+  /** A variant of configure.json, or "base": the unpatched source with the default flags. */
   variant?: string;
+  /** Same as variant "base". */
+  base?: boolean;
   root?: string;
   log?: (line: string) => void;
   /** Skip the apt check (tests that exercise one step). */
@@ -56,6 +59,30 @@ export async function prepare(opts: BuildOptions = {}): Promise<{ lock: Lock; se
     log(`tree ${tree}: base ${lock.version} + ${series.length} patches (${reused} kept, ${applied} applied)`);
     return { lock, series, tree };
   });
+}
+
+/**
+ * The unpatched source for the "base" variant: a git worktree of the builder's tree at
+ * iohang-base (statePaths().baseTree). The builder's tree stays on the series.
+ */
+export async function prepareBaseWorktree(opts: BuildOptions = {}): Promise<{ lock: Lock; tree: string }> {
+  const log = opts.log ?? console.error;
+  return withBuilderTree(opts, async () => {
+    const { lock, tree } = await prepareBase(opts);
+    const worktree = statePaths(lock.version).baseTree;
+    await ensureBaseWorktree(tree, worktree, log);
+    log(`tree ${worktree}: ${BASE_TAG} ${lock.version}, no patches`);
+    return { lock, tree: worktree };
+  });
+}
+
+/** The variant "base" builds the unpatched source with the default variant's flags. */
+export const BASE_VARIANT = 'base';
+
+export function resolveVariant(opts: Pick<BuildOptions, 'variant' | 'base'>): { variant: string; base: boolean; flagsVariant: string } {
+  const base = opts.base === true || opts.variant === BASE_VARIANT;
+  const variant = base ? BASE_VARIANT : (opts.variant ?? 'default');
+  return { variant, base, flagsVariant: base ? 'default' : variant };
 }
 
 /** Run `fn` holding the lock of the builder's tree for the pinned version (see withTreeLock). */
@@ -161,17 +188,21 @@ async function installOutputs(config: BuildConfig, buildDir: string, out: string
   return full;
 }
 
-/** The whole pipeline: system check, fetch, prepare, configure, ninja, outputs. */
+/**
+ * The whole pipeline: system check, fetch, prepare, configure, ninja, outputs. With
+ * `base` (or variant "base"), the same for the unpatched source: its own worktree and
+ * build directory, outputs in qemu-build/out/base with a manifest listing no patches.
+ */
 export async function build(opts: BuildOptions = {}): Promise<{ manifest: Manifest; out: string; seconds: number }> {
   const started = Date.now();
   const log = opts.log ?? console.error;
-  const variant = opts.variant ?? 'default';
+  const { variant, base, flagsVariant } = resolveVariant(opts);
   const ws = workspacePaths(opts.root);
   if (!opts.skipSystemCheck) await ensureSystem(log);
   const config = readBuildConfig(ws.root);
-  const flags = configureFlags(config, variant);
+  const flags = configureFlags(config, flagsVariant);
   return withBuilderTree(opts, async () => {
-    const { lock, series, tree } = await prepare(opts);
+    const { lock, series, tree } = base ? { ...(await prepareBaseWorktree(opts)), series: [] as SeriesPatch[] } : await prepare(opts);
     const sp = statePaths(lock.version);
     const buildDir = sp.buildDir(variant);
     await ensureConfigured(tree, buildDir, flags, log);

@@ -14,3 +14,4 @@ export * from './devtree.ts';
 export * from './update-lock.ts';
 export * from './qemu-tests.ts';
 export * from './tree-lock.ts';
+export * from './suites.ts';

@@ -22,14 +22,21 @@ export function tapPassed(tap: string): boolean {
 }
 
 /**
- * The +ds source ships no BIOS, so the qemu-system-x86_64 that iotests start gets the
- * firmware directories by a wrapper (its name tells iotests the target architecture).
+ * NIC option ROMs (Debian's ipxe-qemu): tests that start `-M pc` without -nodefaults get
+ * its default e1000, whose efi-e1000.rom the firmware directory does not ship.
  */
-function writeWrapper(buildDir: string, firmwareDirs: string[]): string {
+export const TEST_ROM_DIRS = ['/usr/lib/ipxe/qemu'];
+
+/**
+ * The +ds source ships no BIOS, so the qemu-system-x86_64 that iotests and qtests start
+ * gets the firmware directories (and TEST_ROM_DIRS) by a wrapper (its name tells the tests
+ * the target architecture).
+ */
+export function writeWrapper(buildDir: string, firmwareDirs: string[]): string {
   const dir = join(buildDir, 'iohang-wrap');
   mkdirSync(dir, { recursive: true });
   const wrapper = join(dir, 'qemu-system-x86_64');
-  const dirs = firmwareDirs.map((d) => `-L ${d}`).join(' ');
+  const dirs = [...firmwareDirs, ...TEST_ROM_DIRS.filter((d) => existsSync(d))].map((d) => `-L ${d}`).join(' ');
   writeFileSync(wrapper, `#!/bin/sh\nexec ${join(buildDir, 'qemu-system-x86_64')} ${dirs} -global apic-common.vapic=off "$@"\n`);
   chmodSync(wrapper, 0o755);
   return wrapper;

@@ -20,6 +20,7 @@ export const REQUIREMENTS: Requirement[] = [
   { pkg: 'xz-utils', why: 'the source tarballs are .tar.xz' },
   { pkg: 'seabios', why: 'PC BIOS for the firmware directory (the +ds source has no blobs)' },
   { pkg: 'qemu-system-data', why: 'option ROMs (linuxboot_dma.bin, kvmvapic.bin) for the firmware directory' },
+  { pkg: 'ipxe-qemu', why: "NIC option ROMs (efi-e1000.rom) for QEMU's own qtests and iotests (iohang qemu suites)" },
   ...['busybox-static', 'cpio', 'e2fsprogs', 'kmod', 'libc6-dev'].map((pkg) => ({ pkg, why: 'guest image builder' })),
   { pkg: 'nbdkit', why: 'NBD fault-injection backend' },
   { pkg: 'libnbd-bin', why: 'nbdfuse: an nbdkit export as a plain image file, for faults below QEMU' },

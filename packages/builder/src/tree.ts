@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { $ } from 'zx';
 import { IohangError } from './errors.ts';
@@ -72,6 +72,32 @@ export async function ensureBaseTree(lock: Lock, downloads: string, tree: string
   await g`git tag ${BASE_TAG}`;
   writeRecord(tmp, { version: lock.version, patches: [] });
   renameSync(tmp, tree);
+}
+
+/**
+ * `worktree`: a git worktree of `tree` with a detached HEAD at iohang-base -- the unpatched
+ * source, built as the "base" variant. `tree` itself stays on the series. Reused as it is
+ * when it is still at the base and clean (so ninja's mtimes survive); reset when someone
+ * changed it; recreated when it no longer belongs to `tree` (the tree was unpacked anew).
+ */
+export async function ensureBaseWorktree(tree: string, worktree: string, log: (line: string) => void = () => {}): Promise<void> {
+  const base = (await git(tree)`git rev-parse ${BASE_TAG + '^{commit}'}`).stdout.trim();
+  if (existsSync(join(worktree, '.git'))) {
+    const w = git(worktree);
+    const common = (await w`git rev-parse --path-format=absolute --git-common-dir`.nothrow()).stdout.trim();
+    if (common && existsSync(common) && realpathSync(common) === realpathSync(join(tree, '.git'))) {
+      const head = (await w`git rev-parse HEAD`).stdout.trim();
+      const dirty = (await w`git status --porcelain --untracked-files=no`).stdout.trim() !== '';
+      if (head === base && !dirty) return;
+      log(`${worktree} was changed; resetting it to ${BASE_TAG}`);
+      await w`git reset -q --hard ${base}`;
+      return;
+    }
+  }
+  rmSync(worktree, { recursive: true, force: true });
+  await git(tree)`git worktree prune`;
+  log(`checking out ${BASE_TAG} into ${worktree} (git worktree)`);
+  await git(tree)`git worktree add -q --detach ${worktree} ${base}`;
 }
 
 export interface ApplyFailure {

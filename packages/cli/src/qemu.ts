@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import {
   build,
@@ -6,8 +7,11 @@ import {
   exportSeries,
   fetchSource,
   formatSeriesTable,
+  formatSuitesReport,
+  parseSuiteList,
   prepare,
   readLock,
+  runSuites,
   seriesCheckPassed,
   statePaths,
   updateLock,
@@ -21,9 +25,30 @@ export function qemuCommand(): Command {
     .command('build')
     .description('fetch the pinned source, apply patches/, build; outputs go to qemu-build/out/<variant>/ (bin/, firmware/, manifest.json)')
     .option('--asan', 'build the AddressSanitizer + UBSan variant (qemu-build/out/asan/)')
-    .action(async (opts: { asan?: boolean }) => {
-      const { manifest, out } = await build({ variant: opts.asan ? 'asan' : 'default' });
+    .option('--base', 'build the unpatched source with the default flags, for comparisons (qemu-build/out/base/)')
+    .action(async (opts: { asan?: boolean; base?: boolean }) => {
+      if (opts.asan && opts.base) throw new Error('--asan and --base exclude each other');
+      const { manifest, out } = await build({ variant: opts.asan ? 'asan' : opts.base ? 'base' : 'default' });
       console.log(`${manifest.qemuVersion}\n${out}/bin/qemu-system-x86_64 -L ${out}/firmware`);
+    });
+
+  qemu
+    .command('suites')
+    .description("QEMU's own block tests on the unpatched source and on the series, same flags and environment; lists new failures (exit 1 if any)")
+    .option('--only <suites>', 'comma-separated: unit,qtest,iotests-raw,iotests-qcow2 (default: all)')
+    .option('--iotests <tests>', 'comma-separated iotests to run instead of the quick group (both formats)')
+    .option('--json <file>', 'write every per-test result there')
+    .option('--no-retry', 'do not run new failures a second time to tell flaky tests apart')
+    .action(async (opts: { only?: string; iotests?: string; json?: string; retry: boolean }) => {
+      const iotests = opts.iotests?.split(',').map((t) => t.trim()).filter(Boolean);
+      const report = await runSuites({
+        only: opts.only ? parseSuiteList(opts.only) : undefined,
+        iotests: iotests && { raw: iotests, qcow2: iotests },
+        retry: opts.retry,
+      });
+      console.log(formatSuitesReport(report));
+      if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
+      if (report.newFailures.length) process.exitCode = 1;
     });
 
   qemu

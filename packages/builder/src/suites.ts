@@ -1,0 +1,513 @@
+/**
+ * QEMU's own test suites on the unpatched source ("base") and on the series, in two build
+ * directories with the same configure flags and the same environment, compared test by
+ * test: a test that fails with the series but not on base is a new failure.
+ */
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { BASE_VARIANT, ensureConfigured, ninja, prepare, prepareBaseWorktree, withBuilderTree, type BuildOptions } from './build.ts';
+import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
+import { IohangError } from './errors.ts';
+import { iohangHome, statePaths, workspacePaths } from './paths.ts';
+import { TEST_ROM_DIRS, writeWrapper } from './qemu-tests.ts';
+
+export type Side = 'base' | 'series';
+export const SIDES: readonly Side[] = ['base', 'series'];
+export type SuiteName = 'unit' | 'qtest' | 'iotests-raw' | 'iotests-qcow2';
+export const SUITE_NAMES: readonly SuiteName[] = ['unit', 'qtest', 'iotests-raw', 'iotests-qcow2'];
+export type TestStatus = 'pass' | 'fail' | 'skip';
+/** Test id -> status. Ids: "test-bdrv-drain /bdrv-drain/..." (unit), the qos path (qtest), "040" (iotests). */
+export type TestResults = Record<string, TestStatus>;
+
+/** The block unit tests both sides have (the series' own test-block-io-hang exists only on one). */
+export const SUITE_UNIT_TESTS = ['test-block-backend', 'test-bdrv-drain', 'test-block-iothread'];
+/** qos-test paths with one of these nodes run in the qtest suite. */
+export const SUITE_QTEST_NODES = /^(virtio-blk|virtio-scsi)\b/;
+
+// ---------------------------------------------------------------------------------------
+// Parsing
+
+/**
+ * A TAP stream (glib's --tap): "ok 3 /path", "ok 4 /path # SKIP why", "not ok 5 /path".
+ * A TODO counts as skipped; "Bail out!" as a failure of the pseudo test "(bail out)".
+ */
+export function parseTap(tap: string, prefix = ''): TestResults {
+  const results: TestResults = {};
+  for (const raw of tap.split(/\r?\n/)) {
+    const line = raw.trimEnd();
+    if (/^Bail out!/.test(line)) {
+      results[`${prefix}(bail out)`] = 'fail';
+      continue;
+    }
+    const m = /^(ok|not ok)\b(?:\s+\d+)?(?:\s+-)?\s*(.*?)\s*(?:#\s*(SKIP|TODO)\b.*)?$/i.exec(line);
+    if (!m) continue;
+    const name = m[2] || `#${Object.keys(results).length + 1}`;
+    const status: TestStatus = m[3] ? 'skip' : m[1] === 'ok' ? 'pass' : 'fail';
+    set(results, `${prefix}${name}`, status);
+  }
+  return results;
+}
+
+/**
+ * The output of qemu-iotests' `check` (not -tap): one line per test, "040   pass   [hh:mm:ss]
+ * [hh:mm:ss] 12.3s", status pass, fail or "not run"; the line announcing a test ends in \r.
+ */
+export function parseIotestsCheck(output: string): TestResults {
+  const results: TestResults = {};
+  for (const line of output.split(/\r\n|\r|\n/)) {
+    const m = /^(\S+)\s+(pass|fail|not run)\s+\[\d\d:\d\d:\d\d\]/.exec(line);
+    if (m) set(results, m[1]!, m[2] === 'pass' ? 'pass' : m[2] === 'fail' ? 'fail' : 'skip');
+  }
+  return results;
+}
+
+/** Whether `check` got to its summary ("Passed all N iotests", "Failed k of N iotests"). */
+export function iotestsCheckFinished(output: string): boolean {
+  return /^(Passed all \d+ iotests|Failed \d+ of \d+ iotests)$/m.test(output);
+}
+
+/** The worst status wins when a test is reported twice. */
+function set(results: TestResults, id: string, status: TestStatus): void {
+  const rank = { pass: 0, skip: 1, fail: 2 } as const;
+  const old = results[id];
+  if (!old || rank[status] > rank[old]) results[id] = status;
+}
+
+// ---------------------------------------------------------------------------------------
+// Comparison
+
+export interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+export function countResults(r: TestResults): Counts {
+  const v = Object.values(r);
+  return { passed: v.filter((s) => s === 'pass').length, failed: v.filter((s) => s === 'fail').length, skipped: v.filter((s) => s === 'skip').length };
+}
+
+export interface NewFailure {
+  test: string;
+  /** On base: passed, skipped ("not run") or absent (a test only the series has). */
+  base: TestStatus | 'absent';
+  /** "absent": it passed on base and did not report with the series (its binary crashed?). */
+  series: 'fail' | 'absent';
+}
+
+export interface SuiteComparison {
+  base: Counts;
+  series: Counts;
+  /** Fail with the series, but not on base; or passed on base and missing with the series. */
+  newFailures: NewFailure[];
+  /** Failed on base, pass with the series. */
+  fixed: string[];
+  /** Failed on both sides: the environment (a missing tool or module), not the series. */
+  failBoth: string[];
+  /** Reported by one side only (e.g. the series' own iotest). */
+  onlyBase: string[];
+  onlySeries: string[];
+}
+
+export function compareResults(base: TestResults, series: TestResults): SuiteComparison {
+  const ids = [...new Set([...Object.keys(base), ...Object.keys(series)])].sort();
+  const c: SuiteComparison = { base: countResults(base), series: countResults(series), newFailures: [], fixed: [], failBoth: [], onlyBase: [], onlySeries: [] };
+  for (const id of ids) {
+    const b = base[id];
+    const s = series[id];
+    if (!b) c.onlySeries.push(id);
+    if (!s) c.onlyBase.push(id);
+    if (s === 'fail' && b !== 'fail') c.newFailures.push({ test: id, base: b ?? 'absent', series: 'fail' });
+    else if (!s && b === 'pass') c.newFailures.push({ test: id, base: 'pass', series: 'absent' });
+    else if (s === 'fail' && b === 'fail') c.failBoth.push(id);
+    else if (b === 'fail' && s === 'pass') c.fixed.push(id);
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------
+// Running
+
+interface Captured {
+  exitCode: number;
+  stdout: string;
+  timedOut: boolean;
+  seconds: number;
+}
+
+/** Process groups of the tests running now, killed if we are interrupted or exit. */
+const running = new Set<number>();
+function killRunning(): void {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+function onSignal(signal: NodeJS.Signals): void {
+  killRunning();
+  process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  process.kill(process.pid, signal);
+}
+
+/**
+ * Run a test program in its own process group (a timeout kills the QEMUs it started too),
+ * its stdout and stderr appended to `logFile`; stdout is returned for parsing.
+ */
+function capture(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string; timeoutMs: number; onLine?: (line: string) => void }): Promise<Captured> {
+  const started = Date.now();
+  appendFileSync(opts.logFile, `\n$ cd ${opts.cwd} && ${[cmd, ...args].join(' ')}\n`);
+  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  if (running.size === 0) process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('exit', killRunning);
+  running.add(child.pid!);
+  let stdout = '';
+  let timedOut = false;
+  child.stdout.on('data', (b: Buffer) => {
+    stdout += b.toString();
+    appendFileSync(opts.logFile, b);
+  });
+  child.stderr.on('data', (b: Buffer) => appendFileSync(opts.logFile, b));
+  if (opts.onLine) createInterface({ input: child.stdout }).on('line', opts.onLine);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, opts.timeoutMs);
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      // Whatever the test left behind in its group (a QEMU it started) goes with it.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      running.delete(child.pid!);
+      if (running.size === 0) process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('exit', killRunning);
+    };
+    child.on('error', (e) => {
+      done();
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      done();
+      const seconds = (Date.now() - started) / 1000;
+      appendFileSync(opts.logFile, `[exit ${code ?? signal}${timedOut ? ', killed after the timeout' : ''}, ${seconds.toFixed(1)} s]\n`);
+      resolve({ exitCode: code ?? 128, stdout, timedOut, seconds });
+    });
+  });
+}
+
+/** One side's build directory, ready to run tests. */
+export interface SideContext {
+  side: Side;
+  tree: string;
+  buildDir: string;
+  /** qemu-system-x86_64 with the firmware directories (-L), named so tests know the target. */
+  wrapper: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The environment both sides run with: only the build directory differs. Variables a
+ * developer may have set for QEMU's tests are dropped so they cannot favour one side.
+ */
+export function suiteEnv(buildDir: string, wrapper: string, from: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(from)) if (!/^(QTEST_|QEMU_|IMGFMT|IMGPROTO|TEST_DIR|SOCK_DIR|MALLOC_PERTURB_|G_TEST_)/.test(k)) env[k] = v;
+  return {
+    ...env,
+    LC_ALL: 'C.UTF-8',
+    QTEST_QEMU_BINARY: wrapper,
+    QTEST_QEMU_IMG: join(buildDir, 'qemu-img'),
+    QTEST_QEMU_STORAGE_DAEMON_BINARY: join(buildDir, 'storage-daemon', 'qemu-storage-daemon'),
+    QEMU_PROG: wrapper,
+    // What meson's test setup gives them: the build's venv (configure --python, system site packages).
+    PYTHON: join(buildDir, 'pyvenv', 'bin', 'python3'),
+  };
+}
+
+export interface SuiteRun {
+  results: TestResults;
+  seconds: number;
+  /** Things worth knowing that are not a test result (a timeout, a crash). */
+  notes: string[];
+}
+
+export interface SuiteSpec {
+  name: SuiteName;
+  /** Ninja targets beyond the shipped binaries. */
+  targets: string[];
+  /** Run the suite, or only the tests `only` names (a retry). */
+  run(ctx: SideContext, logFile: string, only?: string[], progress?: (line: string) => void): Promise<SuiteRun>;
+}
+
+const MIN = 60_000;
+
+function unitSuite(): SuiteSpec {
+  return {
+    name: 'unit',
+    targets: SUITE_UNIT_TESTS.map((t) => `tests/unit/${t}`),
+    async run(ctx, logFile, only) {
+      const results: TestResults = {};
+      const notes: string[] = [];
+      let seconds = 0;
+      for (const t of SUITE_UNIT_TESTS) {
+        const paths = only?.filter((id) => id.startsWith(`${t} /`)).map((id) => id.slice(t.length + 1));
+        if (paths && !paths.length) continue;
+        const r = await capture(join(ctx.buildDir, 'tests', 'unit', t), ['--tap', '-k', ...(paths ?? []).flatMap((p) => ['-p', p])], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 10 * MIN });
+        seconds += r.seconds;
+        const parsed = parseTap(r.stdout, `${t} `);
+        Object.assign(results, parsed);
+        if (r.exitCode !== 0 && !Object.values(parsed).includes('fail')) {
+          // It died without reporting a failing case (a crash, an abort, the timeout).
+          results[`${t} (process)`] = 'fail';
+          notes.push(`${t} exited ${r.timedOut ? 'on the timeout' : `with ${r.exitCode}`} after ${Object.keys(parsed).length} cases`);
+        }
+      }
+      return { results, seconds, notes };
+    },
+  };
+}
+
+/** The qos-test paths of the qtest suite, from `qos-test -l`. */
+export function selectQosPaths(listing: string): string[] {
+  return listing
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('/') && l.split('/').some((node) => SUITE_QTEST_NODES.test(node)));
+}
+
+function qtestSuite(): SuiteSpec {
+  return {
+    name: 'qtest',
+    targets: ['tests/qtest/qos-test'],
+    async run(ctx, logFile, only) {
+      const bin = join(ctx.buildDir, 'tests', 'qtest', 'qos-test');
+      let paths = only;
+      const notes: string[] = [];
+      let seconds = 0;
+      if (!paths) {
+        const l = await capture(bin, ['-l'], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 2 * MIN });
+        seconds += l.seconds;
+        paths = selectQosPaths(l.stdout);
+        if (!paths.length) return { results: { 'qos-test -l': 'fail' }, seconds, notes: [`qos-test -l listed no virtio-blk/virtio-scsi tests (exit ${l.exitCode})`] };
+      }
+      const r = await capture(bin, ['--tap', '-k', ...paths.flatMap((p) => ['-p', p])], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 15 * MIN });
+      seconds += r.seconds;
+      const results = parseTap(r.stdout);
+      if (r.exitCode !== 0 && !Object.values(results).includes('fail')) {
+        results['qos-test (process)'] = 'fail';
+        notes.push(`qos-test exited ${r.timedOut ? 'on the timeout' : `with ${r.exitCode}`} after ${Object.keys(results).length - 1} cases`);
+      }
+      return { results, seconds, notes };
+    },
+  };
+}
+
+export type IotestsFormat = 'raw' | 'qcow2';
+
+function iotestsSuite(format: IotestsFormat, tests?: string[]): SuiteSpec {
+  return {
+    name: `iotests-${format}`,
+    targets: [],
+    async run(ctx, logFile, only, progress) {
+      const dir = join(ctx.tree, 'tests', 'qemu-iotests');
+      // A named test may exist on one side only (the series' own io-hang); check would refuse the whole list.
+      const wanted = only ?? tests;
+      const selection = wanted?.filter((t) => existsSync(join(dir, t)) || existsSync(join(dir, 'tests', t)));
+      const notes: string[] = [];
+      const missing = wanted?.filter((t) => !selection!.includes(t)) ?? [];
+      if (missing.length) notes.push(`not in this tree: ${missing.join(' ')}`);
+      if (selection && !selection.length) return { results: {}, seconds: 0, notes };
+      const args = ['--color', 'off', `-${format}`, ...(selection ? selection : ['-g', 'quick'])];
+      let n = 0;
+      // As QEMU's meson runs it: the build's python, not whatever python3 is first on PATH.
+      const r = await capture(ctx.env.PYTHON!, ['./check', ...args], {
+        cwd: join(ctx.buildDir, 'tests', 'qemu-iotests'),
+        env: ctx.env,
+        logFile,
+        timeoutMs: 60 * MIN,
+        onLine: (line) => {
+          // The \r-terminated "started" part comes first on the same line; keep the last.
+          const m = /(?:^|\r)(\S+)\s+(pass|fail|not run)\s+\[/.exec(line);
+          if (m && progress && ++n % 10 === 0) progress(`${n} done, last ${m[1]} ${m[2]}`);
+        },
+      });
+      const results = parseIotestsCheck(r.stdout);
+      if (!iotestsCheckFinished(r.stdout)) {
+        results['check (process)'] = 'fail';
+        notes.push(`check stopped ${r.timedOut ? 'on the timeout' : `with exit ${r.exitCode}`} after ${Object.keys(results).length - 1} tests`);
+      }
+      return { results, seconds: r.seconds, notes };
+    },
+  };
+}
+
+export interface SuitesOptions extends BuildOptions {
+  /** Suites to run, default all. */
+  only?: SuiteName[];
+  /** Run these iotests instead of the quick group, per image format (the CI's bounded subset). */
+  iotests?: Partial<Record<IotestsFormat, string[]>>;
+  /** Re-run new failures once with the series; those that pass are reported as flaky. Default true. */
+  retry?: boolean;
+  /** Where the raw outputs go; default ~/.cache/iohang/suites/<time>. */
+  logDir?: string;
+}
+
+export interface SideRun extends SuiteRun {
+  logFile: string;
+}
+
+export interface SuiteReport {
+  suite: SuiteName;
+  base: SideRun;
+  series: SideRun;
+  comparison: SuiteComparison;
+  /** New failures that passed when run again with the series. */
+  flaky: string[];
+}
+
+export interface SuitesReport {
+  logDir: string;
+  suites: SuiteReport[];
+  /** Over all suites, flaky ones left out. */
+  newFailures: (NewFailure & { suite: SuiteName })[];
+  /** Seconds spent building both sides. */
+  buildSeconds: number;
+}
+
+export function suiteSpecs(opts: Pick<SuitesOptions, 'only' | 'iotests'> = {}): SuiteSpec[] {
+  const all = [unitSuite(), qtestSuite(), iotestsSuite('raw', opts.iotests?.raw), iotestsSuite('qcow2', opts.iotests?.qcow2)];
+  return opts.only ? all.filter((s) => opts.only!.includes(s.name)) : all;
+}
+
+export function parseSuiteList(list: string): SuiteName[] {
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = names.filter((n) => !(SUITE_NAMES as readonly string[]).includes(n));
+  if (bad.length) throw new IohangError(`unknown suite ${bad.join(', ')}`, `Use one or more of: ${SUITE_NAMES.join(',')}`);
+  return names as SuiteName[];
+}
+
+/** Configure (same flags) and build one side's build directory with the suites' test targets. */
+async function prepareSide(side: Side, opts: BuildOptions, config: BuildConfig, targets: string[]): Promise<SideContext> {
+  const log = opts.log ?? console.error;
+  const { lock, tree } = side === 'base' ? await prepareBaseWorktree(opts) : await prepare(opts);
+  const sp = statePaths(lock.version);
+  const buildDir = sp.buildDir(side === 'base' ? BASE_VARIANT : 'default');
+  await ensureConfigured(tree, buildDir, configureFlags(config, 'default'), log);
+  await ninja(buildDir, [...Object.values(config.targets), ...targets], `qemu + tests (${side})`, sp.ccache);
+  const wrapper = writeWrapper(buildDir, Object.keys(config.firmware));
+  return { side, tree, buildDir, wrapper, env: suiteEnv(buildDir, wrapper) };
+}
+
+/**
+ * Run the new failures of one suite once more with the series: those that pass now are
+ * flaky (returned), not counted as new failures, but listed. A crashed binary is not retried.
+ */
+export async function rerunNewFailures(spec: SuiteSpec, series: SideContext, c: SuiteComparison, logFile: string, log: (line: string) => void): Promise<string[]> {
+  const retry = c.newFailures.filter((f) => f.series === 'fail' && !f.test.endsWith('(process)')).map((f) => f.test);
+  if (!retry.length) return [];
+  writeFileSync(logFile, `# ${spec.name} on series, again: ${retry.join(' ')}\n`);
+  log(`suites: ${spec.name}: ${retry.length} new failures; running them again with the series`);
+  const again = await spec.run(series, logFile, retry);
+  const flaky = retry.filter((t) => again.results[t] === 'pass');
+  if (flaky.length) log(`suites: ${spec.name}: passed the second time (flaky): ${flaky.join(', ')}`);
+  return flaky;
+}
+
+/**
+ * Build what the suites need in the base and the series build directories, run each suite
+ * on base, then on the series, and compare. Holds the builder's tree lock throughout: no
+ * build may relink the binaries under the tests.
+ */
+export async function runSuites(opts: SuitesOptions = {}): Promise<SuitesReport> {
+  const log = opts.log ?? console.error;
+  const specs = suiteSpecs(opts);
+  const logDir = opts.logDir ?? join(iohangHome(), 'suites', new Date().toISOString().replace(/[:.]/g, '-'));
+  mkdirSync(logDir, { recursive: true });
+  log(`suites: ${specs.map((s) => s.name).join(', ')}; raw outputs in ${logDir}`);
+  const config = readBuildConfig(workspacePaths(opts.root).root);
+  const targets = specs.flatMap((s) => s.targets);
+  if (!TEST_ROM_DIRS.some((d) => existsSync(join(d, 'efi-e1000.rom')))) {
+    log("suites: warning: no efi-e1000.rom (Debian package ipxe-qemu; sudo npm run setup): tests that start '-M pc' with its default NIC fail on both sides");
+  }
+  return withBuilderTree(opts, async () => {
+    const started = Date.now();
+    const ctx = {} as Record<Side, SideContext>;
+    for (const side of SIDES) {
+      log(`suites: building ${side}`);
+      ctx[side] = await prepareSide(side, opts, config, targets);
+    }
+    const buildSeconds = (Date.now() - started) / 1000;
+    log(`suites: both sides built in ${buildSeconds.toFixed(1)} s`);
+    const suites: SuiteReport[] = [];
+    for (const spec of specs) {
+      const runs = {} as Record<Side, SideRun>;
+      for (const side of SIDES) {
+        const logFile = join(logDir, `${spec.name}-${side}.log`);
+        writeFileSync(logFile, `# ${spec.name} on ${side}: ${ctx[side].buildDir}\n`);
+        log(`suites: ${spec.name} on ${side} ...`);
+        const run = await spec.run(ctx[side], logFile, undefined, (line) => log(`suites: ${spec.name} on ${side}: ${line}`));
+        runs[side] = { ...run, logFile };
+        const n = countResults(run.results);
+        log(`suites: ${spec.name} on ${side}: ${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped in ${run.seconds.toFixed(1)} s${run.notes.length ? ` (${run.notes.join('; ')})` : ''}`);
+      }
+      const comparison = compareResults(runs.base.results, runs.series.results);
+      const flaky = opts.retry === false ? [] : await rerunNewFailures(spec, ctx.series, comparison, join(logDir, `${spec.name}-series-retry.log`), log);
+      suites.push({ suite: spec.name, base: runs.base, series: runs.series, comparison, flaky });
+    }
+    const newFailures = suites.flatMap((s) => s.comparison.newFailures.filter((f) => !s.flaky.includes(f.test)).map((f) => ({ ...f, suite: s.suite })));
+    const report: SuitesReport = { logDir, suites, newFailures, buildSeconds };
+    writeFileSync(join(logDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
+    return report;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Output
+
+function table(head: string[], rows: string[][]): string[] {
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+/** Passed / failed / skipped per suite and side, then the new failures (and what else differs). */
+export function formatSuitesReport(report: Pick<SuitesReport, 'suites' | 'newFailures'> & { logDir?: string }): string {
+  const rows: string[][] = [];
+  for (const s of report.suites) {
+    for (const side of SIDES) {
+      const c = s.comparison[side];
+      const newOnes = s.comparison.newFailures.filter((f) => !s.flaky.includes(f.test)).length;
+      rows.push([side === 'base' ? s.suite : '', side, String(c.passed), String(c.failed), String(c.skipped), `${s[side].seconds.toFixed(1)} s`, side === 'series' ? String(newOnes) : '']);
+    }
+  }
+  const out = table(['suite', 'side', 'passed', 'failed', 'skipped', 'time', 'new failures'], rows);
+  out.push('');
+  if (report.newFailures.length === 0) out.push('new failures (fail with the series, not on base): none');
+  else {
+    out.push(`new failures (fail with the series, not on base): ${report.newFailures.length}`);
+    for (const f of report.newFailures) out.push(`  ${f.suite} ${f.test}: ${f.series === 'absent' ? 'did not report' : 'fails'} with the series; ${f.base === 'absent' ? 'absent' : f.base === 'skip' ? 'not run' : 'passes'} on base`);
+  }
+  for (const s of report.suites) {
+    const c = s.comparison;
+    const more: string[] = [];
+    if (s.flaky.length) more.push(`flaky (failed with the series, passed when run again): ${s.flaky.join(' ')}`);
+    if (c.failBoth.length) more.push(`fail on both sides: ${c.failBoth.join(' ')}`);
+    if (c.fixed.length) more.push(`fail on base only: ${c.fixed.join(' ')}`);
+    if (c.onlySeries.length) more.push(`only with the series: ${c.onlySeries.map((t) => `${t} (${s.series.results[t]})`).join(' ')}`);
+    if (c.onlyBase.length) more.push(`only on base: ${c.onlyBase.map((t) => `${t} (${s.base.results[t]})`).join(' ')}`);
+    for (const side of SIDES) for (const n of s[side].notes) more.push(`${side}: ${n}`);
+    if (more.length) out.push(`${s.suite}:`, ...more.map((m) => `  ${m}`));
+  }
+  if (report.logDir) out.push(`raw outputs: ${report.logDir}`);
+  return out.join('\n');
+}
