@@ -6,6 +6,7 @@ import { demoCommand } from './demo.ts';
 import { guestCommand } from './guest.ts';
 import { vmCommand } from './vm.ts';
 import { soakCommand } from './soak.ts';
+import { benchCommand } from './bench.ts';
 
 // `iohang ... | head` closes stdout early: stop quietly, as other command-line tools do.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -21,7 +22,8 @@ const program = new Command('iohang')
   .addCommand(qemuCommand())
   .addCommand(guestCommand())
   .addCommand(vmCommand())
-  .addCommand(soakCommand());
+  .addCommand(soakCommand())
+  .addCommand(benchCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,36 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { RETRY_NOW_NOTE, runBench, validateReport, writeReport, type P2Result } from '../src/index.ts';
+
+describe('iohang bench --quick (a real run of P2 at tiny sizes: structure and sanity, no timing thresholds)', () => {
+  it('P2: the parked write completes after the restore, events and the report are well formed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+    const run = await runBench({ only: ['P2'], quick: true, dir, log: console.log });
+    console.log(run.tables.P2);
+
+    const r = run.results.P2 as P2Result;
+    expect(r.reps.map((x) => x.intervalMs).sort()).toEqual([100, 1000]);
+    for (const x of r.reps) {
+      // The write waited through the whole outage...
+      expect(x.writeLatencyMs).toBeGreaterThanOrEqual(x.holdMs);
+      // ...and finished, as did the hang, only once the restoring reopen had been sent.
+      expect(x.anchoredMs + x.reopenMs).toBeGreaterThan(0);
+      expect(x.eventMs + x.reopenMs).toBeGreaterThan(0);
+      expect(Number.isFinite(x.guestMs)).toBe(true);
+      expect(x.clock.rttMs).toBeGreaterThan(0);
+    }
+
+    const f = run.report.figures.find((x) => x.id === 'P2')!;
+    expect(run.report.figures.map((x) => x.id)).toEqual(['P2']);
+    expect(f.series.at(-1)!.values).toEqual([]);
+    for (const s of f.series.slice(0, -1)) expect(s.values).toHaveLength(1);
+    expect(run.tables.P2).toContain(RETRY_NOW_NOTE);
+    expect(run.report.qemu).toMatch(/QEMU emulator version 10\.0\.13.* with \d+ patches/);
+
+    const file = join(dir, 'bench.json');
+    writeReport(file, run.report);
+    expect(validateReport(JSON.parse(readFileSync(file, 'utf8')))).toMatchObject({ figures: [{ id: 'P2', unit: 'ms' }] });
+  });
+});
