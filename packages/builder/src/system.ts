@@ -25,6 +25,8 @@ export const REQUIREMENTS: Requirement[] = [
   { pkg: 'nbdkit', why: 'NBD fault-injection backend' },
   { pkg: 'libnbd-bin', why: 'nbdfuse: an nbdkit export as a plain image file, for faults below QEMU' },
   { pkg: 'fuse3', why: 'fusermount3 for nbdfuse' },
+  { pkg: 'libiscsi-dev', why: "QEMU's iscsi block driver (--enable-libiscsi), for the iSCSI outage scenario" },
+  { pkg: 'tgt', why: 'a user-space iSCSI target (tgtd) for the iSCSI outage scenario' },
   { pkg: 'iproute2', why: 'network namespaces and a veth link for the real network-storage outage' },
   { pkg: 'chromium', why: 'headless browser checks of the docs site (playwright-core drives /usr/bin/chromium)' },
 ];

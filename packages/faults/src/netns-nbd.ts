@@ -1,23 +1,20 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { IohangError } from '@iohang/builder';
 import { qemuPaths, spawnOwned, stopProcess } from '@iohang/vm';
+import { NetnsLink, STORAGE_ADDR, netnsPreflight, type LinkEnd, type NetnsLinkOptions } from './netns-link.ts';
 
 /**
- * Network storage behind a real link that can go down: an NBD server (our qemu-nbd) in a
- * "storage" network namespace, reached over TCP through a veth pair from a "host"
- * namespace. cut() takes the storage end of the link down (the host end loses its
- * carrier, as when a SAN switch port dies), restore() brings it back.
+ * Network storage behind a real link that can go down: an NBD server (our qemu-nbd) in the
+ * storage namespace of a NetnsLink, reached over TCP from its host namespace.
  *
- * Why a host namespace and not the real host network: how fast a dead TCP connection
- * fails is set by sysctls of the connecting socket's namespace, and QEMU 10.0 has no
- * per-socket option for it (no TCP_USER_TIMEOUT, no keep-alive timings; only
- * `keep-alive=on`). With the kernel defaults an outage is a silent stall of up to ~15 min
- * (`tcp_retries2`=15), never an error. The host namespace sets `tcp_retries2`=3 (unacked
- * data: ~3 s) and keep-alive 1 s/1 s/2 probes (a request the server got but never answered:
- * ~3 s), so an outage turns into EIO within seconds; nothing else on the machine changes.
+ * Why a host namespace and not the real host network: QEMU 10.0's NBD client has no
+ * per-socket timeout (no TCP_USER_TIMEOUT, no keep-alive timings; only `keep-alive=on`),
+ * so with the kernel defaults an outage is a silent stall of up to ~15 min
+ * (`tcp_retries2`=15), never an error. The link's host namespace has short TCP timeouts,
+ * so an outage turns into EIO within seconds; nothing else on the machine changes.
  *
  * Two ways for QEMU to use it (see docs/guide/network-outage.md):
  * - blockdev(): QEMU stays in the real host network and connects to a unix socket; a
@@ -27,37 +24,15 @@ import { qemuPaths, spawnOwned, stopProcess } from '@iohang/vm';
  * - inetBlockdev() with QEMU itself started under `wrapCommand` (`ip netns exec <host ns>`):
  *   QEMU's own TCP socket crosses the link.
  */
-export interface NetnsNbdOptions {
+export interface NetnsNbdOptions extends NetnsLinkOptions {
   /** The image file to serve. */
   image: string;
   /** Its format (qemu-nbd opens it; QEMU sees a raw export). Default raw. */
   format?: 'raw' | 'qcow2';
   /** Where the relay's unix socket goes (a short path: unix sockets allow 107 bytes). */
   dir: string;
-  /**
-   * `net.ipv4.tcp_retries2` of the host namespace: unacknowledged data fails the
-   * connection after about 0.2 s * (2^(n+1) - 1) (n=3: ~3 s, 4: ~6 s, 5: ~12.6 s; the
-   * kernel default 15 is ~924 s).
-   */
-  tcpRetries?: number;
-  /** `net.ipv4.tcp_syn_retries` of the host namespace (connect() gives up after ~2^(n+1)-1 s). Default 1. */
-  synRetries?: number;
-  /**
-   * `net.ipv4.tcp_keepalive_probes` of the host namespace (idle time and interval are 1 s):
-   * a connection waiting for an answer fails after about 1 + n s without one. Default 2.
-   */
-  keepAliveProbes?: number;
 }
 
-/** Which end of the veth goes down on cut(). */
-export type LinkEnd = 'storage' | 'host';
-
-const PREFIX = 'iohang-nbd-';
-const HOST_IF = 'nbd-host';
-const STORAGE_IF = 'nbd-storage';
-/** Only these two namespaces see the link, so every instance can use the same addresses. */
-const HOST_ADDR = '10.201.0.1';
-const STORAGE_ADDR = '10.201.0.2';
 const PORT = 10809;
 
 /**
@@ -109,77 +84,7 @@ while True:
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 `;
 
-let counter = 0;
-
-function ip(args: string[]): { ok: boolean; out: string } {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  if (r.error) {
-    const missing = (r.error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new IohangError(missing ? 'the `ip` command (iproute2) is not installed' : `ip ${args.join(' ')}: ${r.error.message}`, 'sudo apt-get install iproute2');
-  }
-  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim() };
-}
-
-function mustIp(args: string[], what: string): string {
-  const r = ip(args);
-  if (!r.ok) throw new IohangError(`${what} failed: ip ${args.join(' ')}: ${r.out}`, 'Network namespaces need root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and a kernel with veth');
-  return r.out;
-}
-
-/** The start time of a process (field 22 of /proc/<pid>/stat), or undefined if it is gone. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Our namespaces: iohang-nbd-<owner pid>-<owner start time>-<n>-<host|storage>. */
-const NAME = new RegExp(`^${PREFIX}(\\d+)-(\\d+)-\\d+-(host|storage)$`);
-
-export function listNetnsNbdNamespaces(): string[] {
-  return ip(['netns', 'list'])
-    .out.split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => NAME.test(n));
-}
-
-function deleteNamespace(ns: string): void {
-  // Whatever still runs in it would keep the namespace (and its end of the link) alive.
-  for (const pid of ip(['netns', 'pids', ns]).out.split(/\s+/).filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-  ip(['netns', 'delete', ns]);
-}
-
-/** Delete namespaces left by runs whose process is gone (killed before it could clean up). */
-export function removeStaleNetnsNbd(): string[] {
-  const stale = listNetnsNbdNamespaces().filter((ns) => {
-    const [, pid, start] = NAME.exec(ns)!;
-    return startTime(Number(pid)) !== start;
-  });
-  for (const ns of stale) deleteNamespace(ns);
-  return stale;
-}
-
-function preflight(): void {
-  if (process.getuid?.() !== 0) {
-    throw new IohangError('network-outage storage needs root (it creates network namespaces and a veth pair)', 'Run the tests as root (sudo), or skip the network-outage tests');
-  }
-  ip(['-V']);
-}
-
 export class NetnsNbdStorage implements AsyncDisposable {
-  /** Namespace where the TCP client (relay, or QEMU under wrapCommand) runs. */
-  readonly hostNs: string;
-  /** Namespace of the NBD server. */
-  readonly storageNs: string;
   /** Unix socket of the relay (what blockdev() connects to). */
   readonly socket: string;
   private server?: ChildProcess;
@@ -187,20 +92,18 @@ export class NetnsNbdStorage implements AsyncDisposable {
   private output = '';
   private stopped = false;
 
-  private constructor(private readonly opts: NetnsNbdOptions) {
-    const base = `${PREFIX}${process.pid}-${startTime(process.pid)}-${++counter}`;
-    this.hostNs = `${base}-host`;
-    this.storageNs = `${base}-storage`;
-    this.socket = join(opts.dir, `nbd-relay-${process.pid}-${counter}.sock`);
+  private constructor(
+    private readonly opts: NetnsNbdOptions,
+    readonly link: NetnsLink,
+  ) {
+    this.socket = join(opts.dir, `nbd-relay-${process.pid}-${link.serial}.sock`);
   }
 
   static async start(opts: NetnsNbdOptions): Promise<NetnsNbdStorage> {
-    preflight();
+    netnsPreflight('network-outage storage');
     if (!existsSync(opts.image)) throw new IohangError(`image ${opts.image} does not exist`, 'Create it first (createDisk or qemu-img create)');
-    removeStaleNetnsNbd();
-    const s = new NetnsNbdStorage(opts);
+    const s = new NetnsNbdStorage(opts, NetnsLink.create(opts));
     try {
-      s.setUpNetwork();
       await s.startProcesses();
     } catch (e) {
       await s.stop();
@@ -209,27 +112,14 @@ export class NetnsNbdStorage implements AsyncDisposable {
     return s;
   }
 
-  private setUpNetwork(): void {
-    const { hostNs: h, storageNs: st } = this;
-    mustIp(['netns', 'add', h], 'creating a network namespace');
-    mustIp(['netns', 'add', st], 'creating a network namespace');
-    // Created directly inside the two namespaces: nothing appears in the host's own network.
-    mustIp(['link', 'add', HOST_IF, 'netns', h, 'type', 'veth', 'peer', 'name', STORAGE_IF, 'netns', st], 'creating the veth pair');
-    mustIp(['-n', h, 'addr', 'add', `${HOST_ADDR}/30`, 'dev', HOST_IF], 'addressing the link');
-    mustIp(['-n', st, 'addr', 'add', `${STORAGE_ADDR}/30`, 'dev', STORAGE_IF], 'addressing the link');
-    for (const [ns, dev] of [[h, HOST_IF], [h, 'lo'], [st, STORAGE_IF], [st, 'lo']] as const) mustIp(['-n', ns, 'link', 'set', dev, 'up'], 'bringing the link up');
-    const sysctl = (name: string, value: number) => {
-      // /proc/sys/net shows the namespace of the process that opens it.
-      const r = spawnSync('ip', ['netns', 'exec', h, 'sh', '-c', `echo ${value} > /proc/sys/net/ipv4/${name}`], { encoding: 'utf8' });
-      if (r.status !== 0) throw new IohangError(`setting net.ipv4.${name}=${value} in ${h} failed: ${r.stderr}`, 'Is /proc/sys writable (root, not a read-only /proc)?');
-    };
-    sysctl('tcp_retries2', this.opts.tcpRetries ?? 3);
-    sysctl('tcp_syn_retries', this.opts.synRetries ?? 1);
-    // A request the server has received but not yet answered leaves nothing unacknowledged
-    // on the client: only keep-alive probes notice the dead link then (1 s idle, 2 probes 1 s apart).
-    sysctl('tcp_keepalive_time', 1);
-    sysctl('tcp_keepalive_intvl', 1);
-    sysctl('tcp_keepalive_probes', this.opts.keepAliveProbes ?? 2);
+  /** Namespace where the TCP client (relay, or QEMU under wrapCommand) runs. */
+  get hostNs(): string {
+    return this.link.hostNs;
+  }
+
+  /** Namespace of the NBD server. */
+  get storageNs(): string {
+    return this.link.storageNs;
   }
 
   private capture(child: ChildProcess, name: string): void {
@@ -243,10 +133,10 @@ export class NetnsNbdStorage implements AsyncDisposable {
     const format = this.opts.format ?? 'raw';
     // -t: keep serving after a client goes; -e 0: any number of clients, because the
     // connection that died in an outage stays open on the server side (nothing tells it).
-    this.server = spawnOwned('ip', ['netns', 'exec', this.storageNs, nbd, '-f', format, '-t', '-e', '0', '-b', STORAGE_ADDR, '-p', String(PORT), this.opts.image], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.server = spawnOwned('ip', [...this.link.storageCommand.slice(1), nbd, '-f', format, '-t', '-e', '0', '-b', STORAGE_ADDR, '-p', String(PORT), this.opts.image], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.capture(this.server, 'qemu-nbd');
     const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-    this.relay = spawnOwned('ip', ['netns', 'exec', this.hostNs, python, '-c', RELAY, this.socket, STORAGE_ADDR, String(PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.relay = spawnOwned('ip', [...this.link.wrapCommand.slice(1), python, '-c', RELAY, this.socket, STORAGE_ADDR, String(PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.capture(this.relay, 'relay');
     // Ready when an NBD greeting comes through the whole path: relay, link, server.
     const deadline = Date.now() + 15_000;
@@ -274,21 +164,16 @@ export class NetnsNbdStorage implements AsyncDisposable {
 
   /** Prefix for a command that should run inside the host namespace (and talk TCP over the link). */
   get wrapCommand(): string[] {
-    return ['ip', 'netns', 'exec', this.hostNs];
+    return this.link.wrapCommand;
   }
 
   /** Take the link down (default: the storage end; the host end then has no carrier). */
   cut(end: LinkEnd = 'storage'): void {
-    this.link(end, 'down');
+    this.link.cut(end);
   }
 
   restore(end: LinkEnd = 'storage'): void {
-    this.link(end, 'up');
-  }
-
-  private link(end: LinkEnd, state: 'up' | 'down'): void {
-    const [ns, dev] = end === 'storage' ? [this.storageNs, STORAGE_IF] : [this.hostNs, HOST_IF];
-    mustIp(['-n', ns, 'link', 'set', dev, state], `taking the link ${state}`);
+    this.link.restore(end);
   }
 
   /** PID of the NBD server (qemu-nbd). */
@@ -309,9 +194,7 @@ export class NetnsNbdStorage implements AsyncDisposable {
     if (this.stopped) return;
     this.stopped = true;
     await Promise.all([this.relay, this.server].map((c) => (c ? stopProcess(c) : undefined)));
-    for (const ns of [this.hostNs, this.storageNs]) {
-      if (ip(['netns', 'list']).out.split('\n').some((l) => l.split(' ')[0] === ns)) deleteNamespace(ns);
-    }
+    this.link.delete();
     rmSync(this.socket, { force: true });
   }
 

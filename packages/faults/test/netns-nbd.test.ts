@@ -3,64 +3,15 @@
  * build, no guest): the outage turns into EIO within seconds, and once the link is back
  * the client reconnects by itself.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { qemuPaths, spawnOwned, stopProcess } from '@iohang/vm';
-import { IohangError, listNetnsNbdNamespaces, NetnsNbdStorage } from '../src/index.ts';
+import { IohangError, listNetnsLinkNamespaces, NetnsNbdStorage } from '../src/index.ts';
+import { QemuIo, image } from './qemu-io.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** qemu-io in interactive mode, one command at a time, so one NBD connection lives through the outage. */
-class QemuIo {
-  private buf = '';
-  private waiter?: () => void;
-  readonly child: ChildProcess;
-
-  constructor(blockdev: Record<string, unknown>, wrap: string[] = []) {
-    const io = qemuPaths().io;
-    const args = [`json:${JSON.stringify({ driver: 'raw', file: blockdev })}`];
-    this.child = wrap.length ? spawnOwned(wrap[0]!, [...wrap.slice(1), io, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }) : spawnOwned(io, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdin?.on('error', () => undefined);
-    for (const s of [this.child.stdout, this.child.stderr] as Readable[]) {
-      s.on('data', (b: Buffer) => {
-        this.buf += b.toString();
-        this.waiter?.();
-      });
-    }
-  }
-
-  /** Run one command; ok = it printed its result, not an error. */
-  async run(cmd: string, timeoutMs = 60_000): Promise<{ ok: boolean; ms: number; text: string }> {
-    this.buf = '';
-    const started = Date.now();
-    (this.child.stdin as Writable).write(`${cmd}\n`);
-    const done = () => /^\d[^\n]*ops;[^\n]*\n/m.test(this.buf) || /failed: [^\n]*\n/.test(this.buf) || this.child.exitCode !== null;
-    while (!done()) {
-      if (Date.now() - started > timeoutMs) throw new Error(`qemu-io: "${cmd}" did not finish within ${timeoutMs / 1000} s; output: ${this.buf}`);
-      await new Promise<void>((r) => {
-        this.waiter = r;
-        setTimeout(r, 200);
-      });
-    }
-    return { ok: !/failed: |verification failed/.test(this.buf) && this.child.exitCode === null, ms: Date.now() - started, text: this.buf.replace(/qemu-io> /g, '').trim() };
-  }
-
-  async close(): Promise<void> {
-    (this.child.stdin as Writable).end('quit\n');
-    await stopProcess(this.child);
-  }
-}
-
-async function image(): Promise<string> {
-  const path = join(mkdtempSync(join(tmpdir(), 'netns-nbd-')), 'disk.img');
-  const r = spawnSync(qemuPaths().img, ['create', '-f', 'raw', path, '64M'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return path;
-}
 
 function alive(pid: number): boolean {
   const status = `/proc/${pid}/status`;
@@ -145,13 +96,13 @@ describe('network-outage storage: lifecycle', () => {
     const pids = storage.pids;
     expect(pids).toHaveLength(2);
     expect(pids.every(alive)).toBe(true);
-    expect(listNetnsNbdNamespaces()).toEqual(expect.arrayContaining([storage.hostNs, storage.storageNs]));
+    expect(listNetnsLinkNamespaces()).toEqual(expect.arrayContaining([storage.hostNs, storage.storageNs]));
     await storage.stop();
     expect(pids.filter(alive)).toEqual([]);
-    expect(listNetnsNbdNamespaces()).not.toContain(storage.hostNs);
-    expect(listNetnsNbdNamespaces()).not.toContain(storage.storageNs);
+    expect(listNetnsLinkNamespaces()).not.toContain(storage.hostNs);
+    expect(listNetnsLinkNamespaces()).not.toContain(storage.storageNs);
     // The veth ends lived only in those namespaces; none show up in the host's network.
-    expect(spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout).not.toMatch(/nbd-host|nbd-storage/);
+    expect(spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout).not.toMatch(/net-host|net-storage/);
     expect(existsSync(storage.socket)).toBe(false);
     await storage.stop();
   });
@@ -160,12 +111,12 @@ describe('network-outage storage: lifecycle', () => {
     // A namespace named after a process that is gone, as a killed run leaves it.
     const dead = spawn('true');
     await new Promise((r) => dead.once('exit', r));
-    const stale = `iohang-nbd-${dead.pid}-1-1-host`;
+    const stale = `iohang-net-${dead.pid}-1-1-host`;
     expect(spawnSync('ip', ['netns', 'add', stale]).status).toBe(0);
     const dir = mkdtempSync(join(tmpdir(), 'netns-nbd-'));
     await using a = await NetnsNbdStorage.start({ image: await image(), dir });
     await using b = await NetnsNbdStorage.start({ image: await image(), dir });
-    expect(listNetnsNbdNamespaces()).not.toContain(stale);
+    expect(listNetnsLinkNamespaces()).not.toContain(stale);
     expect(new Set([a.hostNs, a.storageNs, b.hostNs, b.storageNs]).size).toBe(4);
     a.cut();
     const io = new QemuIo(b.blockdev());

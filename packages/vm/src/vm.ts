@@ -26,6 +26,12 @@ export interface VmOptions {
   /** Let a guest reboot (a machine reset) instead of exiting QEMU; see waitReboot(). */
   allowReboot?: boolean;
   bootTimeoutMs?: number;
+  /**
+   * A prefix QEMU runs under, e.g. `ip netns exec <ns>` so that its TCP connections cross
+   * a link that a test can take down (NetnsIscsiStorage.wrapCommand). It must exec QEMU
+   * in the same process, so that the pid is QEMU's.
+   */
+  wrapCommand?: string[];
 }
 
 export interface ExecResult {
@@ -77,13 +83,14 @@ export class Vm implements AsyncDisposable {
       ...(opts.disks ?? []).flatMap(diskArgs),
       ...(opts.extraArgs ?? []),
     ];
-    this.child = spawnOwned(q.system, this.args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
+    const [cmd, ...prefix] = [...(opts.wrapCommand ?? []), q.system];
+    this.child = spawnOwned(cmd!, [...prefix, ...this.args], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
     this.exit = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     const [, stdout, stderr, consoleStream, agentStream] = this.child.stdio as [null, Readable, Readable, Readable & Writable, Readable & Writable];
     const consoleLog = this.log('console.log');
     const agentLog = this.log('agent.log');
     const qemuLog = this.log('qemu.log');
-    qemuLog.write(`${q.system} ${this.args.join(' ')}\n`);
+    qemuLog.write(`${[cmd, ...prefix].join(' ')} ${this.args.join(' ')}\n`);
     let pending = '';
     const onQemuOutput = (b: Buffer) => {
       this.stderrText = (this.stderrText + b.toString()).slice(-TAIL_BYTES);
