@@ -2,8 +2,9 @@
  * P2: how long the guest still waits once the storage is back. A guest write parks (every
  * write fails with EIO), the storage stays down for a while and is restored; measured from
  * the restore (host clock) to the write's completion in the guest and to BLOCK_IO_HANG
- * set=false, for the default retry interval (1000 ms) and 100 ms. Recovery here is by the
- * retry timer alone: a QMP command that retries at once comes later in the series.
+ * set=false, for the default retry interval (1000 ms) and 100 ms, recovered by the retry
+ * timer; and for a disk with a one-minute interval that a management tool recovers at once
+ * with block-io-hang-retry, sent right after the restore.
  */
 import { join } from 'node:path';
 import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
@@ -27,6 +28,8 @@ export interface P2Options {
 
 export interface P2Rep {
   intervalMs: number;
+  /** Recovered by the retry timer, or by block-io-hang-retry right after the restore. */
+  recovery: 'timer' | 'retry-now';
   rep: number;
   /** How long the storage stayed down after the write parked, ms. */
   holdMs: number;
@@ -44,7 +47,8 @@ export interface P2Rep {
   /**
    * When the retry timer was due next after the restore, ms from it: the timer is armed when
    * the write first parks (BLOCK_IO_HANG set=true) and fires every interval after that.
-   * anchoredMs minus this is the time the retry itself took to reach the guest.
+   * anchoredMs minus this is the time the retry itself took to reach the guest. For
+   * retry-now: when the block-io-hang-retry reply came, ms from the restore.
    */
   tickWaitMs: number;
   /** How long the guest's write took in all, ms. */
@@ -60,16 +64,17 @@ export interface P2Result {
 }
 
 const BS = 4096;
-/** The QMP command that retries parked requests at once is not in this part of the series. */
-export const RETRY_NOW_NOTE = 'not available in this series yet';
+/** The retry interval of the disk that block-io-hang-retry recovers: the timer never does. */
+export const RETRY_NOW_INTERVAL_MS = 60_000;
 
 export async function runP2(opts: P2Options): Promise<P2Result> {
   const { log } = opts;
+  const plans = [...opts.intervalsMs.map((ms) => ({ ms, recovery: 'timer' as const })), { ms: RETRY_NOW_INTERVAL_MS, recovery: 'retry-now' as const }];
   const disks = await Promise.all(
-    opts.intervalsMs.map(async (ms, k) => {
-      const id = `r${ms}`;
+    plans.map(async ({ ms, recovery }, k) => {
+      const id = recovery === 'timer' ? `r${ms}` : 'now';
       const image = await createDisk({ path: join(opts.dir, `p2-${id}.img`), sizeMiB: 8, format: 'raw' }, qemuPaths().img);
-      return { id, dev: `/dev/vd${String.fromCharCode(97 + k)}`, intervalMs: ms, spec: benchDisk(id, image, { iohang: true, 'iohang-retry-interval': ms }) };
+      return { id, dev: `/dev/vd${String.fromCharCode(97 + k)}`, intervalMs: ms, recovery, spec: benchDisk(id, image, { iohang: true, 'iohang-retry-interval': ms }) };
     }),
   );
   await using vm = await Vm.start({ guest: await buildGuest({ log }), disks: disks.map((d) => d.spec), logDir: join(opts.dir, 'p2-vm') });
@@ -86,9 +91,11 @@ export async function runP2(opts: P2Options): Promise<P2Result> {
       const hung = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => e.data.set === true && mine(e), timeoutMs: 60_000 });
       // Outages end at any point of the retry timer's cycle: spread the restores evenly over
       // one interval (the timer runs from the moment the write parked).
-      const holdMs = opts.holdMs + ((rep + 0.5) / opts.reps) * d.intervalMs;
+      const holdMs = d.recovery === 'timer' ? opts.holdMs + ((rep + 0.5) / opts.reps) * d.intervalMs : opts.holdMs;
       await sleep(holdMs);
       const { sentMs, restoredMs } = await fault.stop();
+      if (d.recovery === 'retry-now') await vm.qmp.execute('block-io-hang-retry', { id: d.id });
+      const retriedMs = Date.now();
       const recovered = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => e.data.set === false && mine(e), timeoutMs: 60_000 });
       const w = await writer;
       const r = parseIotoolResult(w.stdout);
@@ -98,18 +105,19 @@ export async function runP2(opts: P2Options): Promise<P2Result> {
       const doneGuestClock = r.start_unix_ms + ev.t_ms + ev.lat_us / 1000;
       const x: P2Rep = {
         intervalMs: d.intervalMs,
+        recovery: d.recovery,
         rep,
         holdMs,
         guestMs: doneGuestClock - clock.offsetMs - restoredMs,
         eventMs: eventMs(recovered) - restoredMs,
         anchoredMs: eventMs(hung) + ev.lat_us / 1000 - restoredMs,
-        tickWaitMs: tickWait(restoredMs - eventMs(hung), d.intervalMs),
+        tickWaitMs: d.recovery === 'timer' ? tickWait(restoredMs - eventMs(hung), d.intervalMs) : retriedMs - restoredMs,
         writeLatencyMs: ev.lat_us / 1000,
         reopenMs: restoredMs - sentMs,
         clock,
       };
       reps.push(x);
-      log(`  P2 interval ${d.intervalMs} ms, rep ${rep + 1}: down ${fmt(holdMs)} ms; guest write done ${fmt(x.anchoredMs)} ms after the restore (by clock offset ${fmt(x.guestMs)} ± ${fmt(clock.rttMs / 2)}), BLOCK_IO_HANG(false) after ${fmt(x.eventMs)} ms`);
+      log(`  P2 ${label(x)}, rep ${rep + 1}: down ${fmt(holdMs)} ms; guest write done ${fmt(x.anchoredMs)} ms after the restore (by clock offset ${fmt(x.guestMs)} ± ${fmt(clock.rttMs / 2)}), BLOCK_IO_HANG(false) after ${fmt(x.eventMs)} ms`);
       await sleep(300);
     }
   }
@@ -121,8 +129,12 @@ export function tickWait(sinceHangMs: number, intervalMs: number): number {
   return Math.max(1, Math.ceil(sinceHangMs / intervalMs)) * intervalMs - sinceHangMs;
 }
 
-function intervals(r: P2Result): number[] {
-  return [...new Set(r.reps.map((x) => x.intervalMs))];
+const label = (x: Pick<P2Rep, 'recovery' | 'intervalMs'>) => (x.recovery === 'timer' ? `timer, ${x.intervalMs} ms` : 'retry now (QMP)');
+
+/** The recoveries measured, in order: each timer interval, then retry-now. */
+function groups(r: P2Result): { label: string; reps: P2Rep[] }[] {
+  const labels = [...new Set(r.reps.map(label))];
+  return labels.map((l) => ({ label: l, reps: r.reps.filter((x) => label(x) === l) }));
 }
 
 const m = (xs: number[]) => {
@@ -131,10 +143,9 @@ const m = (xs: number[]) => {
 };
 
 export function formatP2(r: P2Result): string {
-  const rows = intervals(r).map((ms) => {
-    const reps = r.reps.filter((x) => x.intervalMs === ms);
+  const rows = groups(r).map(({ label: l, reps }) => {
     return [
-      `timer, ${ms} ms`,
+      l,
       String(reps.length),
       m(reps.map((x) => x.anchoredMs)),
       m(reps.map((x) => x.guestMs)),
@@ -145,31 +156,28 @@ export function formatP2(r: P2Result): string {
       fmt(median(reps.map((x) => x.reopenMs))),
     ];
   });
-  rows.push(['retry now (QMP)', '-', RETRY_NOW_NOTE, '', '', '', '', '', '']);
   return [
     `P2  guest-visible stall after the storage returns: a parked write, storage down ${fmt(r.holdMs / 1000)} s + a fraction of the interval, then restored; ms from the restore, median (min..max)`,
-    table(['recovery', 'reps', 'guest write done', 'same, by clock offset', 'BLOCK_IO_HANG(false)', 'next tick due', 'done after tick', 'clock ±', 'reopen'], rows),
+    table(['recovery', 'reps', 'guest write done', 'same, by clock offset', 'BLOCK_IO_HANG(false)', 'next tick due / retry sent', 'done after it', 'clock ±', 'reopen'], rows),
     'guest write done: BLOCK_IO_HANG(true) (the write\'s first EIO, host clock) + the write\'s latency in the guest (iotool timeline); never early, late by submit-to-EIO (<1 ms).',
     'same, by clock offset: the write\'s completion on the guest clock (start_unix_ms + timeline) moved to the host clock by the offset from `iotool now`, good to ± half its round trip (clock ±).',
     'restore: the answer to the restoring blockdev-reopen (reopen: sent to answered, ms). Restores are spread evenly over one retry interval.',
-    'next tick due: when the retry timer would fire after the restore if it fired exactly every interval from BLOCK_IO_HANG(true); done after tick: guest write done minus that.',
+    'next tick due: when the retry timer would fire after the restore if it fired exactly every interval from BLOCK_IO_HANG(true); done after it: guest write done minus that.',
+    `retry now: a disk with a ${RETRY_NOW_INTERVAL_MS / 1000} s retry interval; block-io-hang-retry is sent as soon as the restoring reopen is answered (retry sent: its reply, ms from the restore).`,
     '  (the timer is re-armed when it fires, so its lateness adds up over the outage: with 100 ms, 30+ ticks, the prediction runs early and "done after tick" overstates the retry\'s own time.)',
   ].join('\n');
 }
 
 export function p2Figure(r: P2Result): BenchFigure {
-  const series = intervals(r).flatMap((ms) => {
-    const reps = r.reps.filter((x) => x.intervalMs === ms);
-    return [
-      { label: `${ms} ms: guest write done`, values: reps.map((x) => x.anchoredMs) },
-      { label: `${ms} ms: guest, clock offset`, values: reps.map((x) => x.guestMs) },
-      { label: `${ms} ms: event set=false`, values: reps.map((x) => x.eventMs) },
-    ];
-  });
-  series.push({ label: 'retry now: not in series yet', values: [] });
-  const parts = intervals(r).map((ms) => {
-    const reps = r.reps.filter((x) => x.intervalMs === ms);
-    return `${fmt(median(reps.map((x) => x.anchoredMs)))} ms (max ${fmt(Math.max(...reps.map((x) => x.anchoredMs)))}) with a ${ms} ms retry interval`;
+  const short = (x: P2Rep) => (x.recovery === 'timer' ? `${x.intervalMs} ms` : 'retry now');
+  const series = groups(r).flatMap(({ reps }) => [
+    { label: `${short(reps[0]!)}: guest write done`, values: reps.map((x) => x.anchoredMs) },
+    { label: `${short(reps[0]!)}: guest, by offset`, values: reps.map((x) => x.guestMs) },
+    { label: `${short(reps[0]!)}: event set=false`, values: reps.map((x) => x.eventMs) },
+  ]);
+  const parts = groups(r).map(({ reps }) => {
+    const how = reps[0]!.recovery === 'timer' ? `with a ${reps[0]!.intervalMs} ms retry interval` : 'with block-io-hang-retry';
+    return `${fmt(median(reps.map((x) => x.anchoredMs)))} ms (max ${fmt(Math.max(...reps.map((x) => x.anchoredMs)))}) ${how}`;
   });
   const rtt = median(r.reps.map((x) => x.clock.rttMs / 2));
   return {
@@ -178,10 +186,10 @@ export function p2Figure(r: P2Result): BenchFigure {
     description:
       `A guest O_DIRECT write parks while every write fails with EIO; the storage stays down ${fmt(r.holdMs / 1000)} s plus a fraction of the retry interval (spread evenly over it) and is restored with one blockdev-reopen. ` +
       'Measured from the restore (host clock) to the write\'s completion in the guest and to BLOCK_IO_HANG set=false. "guest write done": the BLOCK_IO_HANG set=true timestamp (the first EIO) plus the write\'s latency in the guest (iotool timeline), which needs no guest clock; ' +
-      `"guest, clock offset": the completion on the guest clock (start_unix_ms + timeline) moved by the offset from iotool now, good to about ±${fmt(rtt)} ms here. ` +
-      `Recovery is by the retry timer alone: expect up to one retry interval. A QMP command to retry at once is ${RETRY_NOW_NOTE} (a later part), so its row is empty.`,
+      `"guest, by offset": the completion on the guest clock (start_unix_ms + timeline) moved by the offset from iotool now, good to about ±${fmt(rtt)} ms here. ` +
+      `Recovery by the retry timer takes up to one retry interval; "retry now" is a disk with a ${RETRY_NOW_INTERVAL_MS / 1000} s interval recovered by block-io-hang-retry, sent as soon as the restore is answered.`,
     unit: 'ms',
     series,
-    summary: `After the storage returns, the parked write completes in the guest after a median ${parts.join(' and ')}; retry-now is ${RETRY_NOW_NOTE}.`,
+    summary: `After the storage returns, the parked write completes in the guest after a median ${parts.join(', ')}.`,
   };
 }

@@ -153,8 +153,9 @@ const clock = { offsetMs: 5, rttMs: 60 };
 const p2: P2Result = {
   holdMs: 3000,
   reps: [
-    { intervalMs: 1000, rep: 0, holdMs: 3100, guestMs: 510, eventMs: 500, anchoredMs: 502, tickWaitMs: 500, writeLatencyMs: 3700, reopenMs: 2, clock },
-    { intervalMs: 100, rep: 0, holdMs: 3050, guestMs: 40, eventMs: 50, anchoredMs: 52, tickWaitMs: 45, writeLatencyMs: 3200, reopenMs: 2, clock },
+    { intervalMs: 1000, recovery: 'timer', rep: 0, holdMs: 3100, guestMs: 510, eventMs: 500, anchoredMs: 502, tickWaitMs: 500, writeLatencyMs: 3700, reopenMs: 2, clock },
+    { intervalMs: 100, recovery: 'timer', rep: 0, holdMs: 3050, guestMs: 40, eventMs: 50, anchoredMs: 52, tickWaitMs: 45, writeLatencyMs: 3200, reopenMs: 2, clock },
+    { intervalMs: 60_000, recovery: 'retry-now', rep: 0, holdMs: 3000, guestMs: 9, eventMs: 4, anchoredMs: 6, tickWaitMs: 3, writeLatencyMs: 3010, reopenMs: 2, clock },
   ],
 };
 const p3: P3Result = {
@@ -195,11 +196,16 @@ describe('figures and the JSON report', () => {
     expect(formatP1(p1)).toMatch(/TCG/);
   });
 
-  it('P2: a row for the retry-now command that this series does not have yet, with no values', () => {
+  it('P2: one group per timer interval, then retry-now, in the table, the plot and the summary', () => {
     const f = p2Figure(p2);
-    expect(f.series.at(-1)).toEqual({ label: 'retry now: not in series yet', values: [] });
+    expect(f.series.map((s) => s.label)).toEqual([
+      '1000 ms: guest write done', '1000 ms: guest, by offset', '1000 ms: event set=false',
+      '100 ms: guest write done', '100 ms: guest, by offset', '100 ms: event set=false',
+      'retry now: guest write done', 'retry now: guest, by offset', 'retry now: event set=false',
+    ]);
     expect(f.series.find((s) => s.label === '100 ms: guest write done')!.values).toEqual([52]);
-    expect(formatP2(p2)).toMatch(/retry now \(QMP\)\s+-\s+not available in this series yet/);
+    expect(f.summary).toMatch(/6 ms \(max 6\) with block-io-hang-retry\.$/);
+    expect(formatP2(p2)).toMatch(/retry now \(QMP\)\s+1\s+6 \(6\.\.6\)/);
   });
 
   it('P3: each hung window against the idle window before it', () => {

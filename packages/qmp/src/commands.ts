@@ -43,6 +43,16 @@ export interface BlockDeviceInfo {
   image: { filename: string; format: string; 'virtual-size': number; [member: string]: unknown };
 }
 
+/** The I/O hang series' BlockIOHangInfo (query-block, present while I/O hang is on). */
+export interface BlockIOHangInfo {
+  timeout: number;
+  'retry-interval': number;
+  hung: boolean;
+  'hung-since'?: number;
+  'parked-requests': number;
+  'timed-out': boolean;
+}
+
 export interface BlockInfo {
   device: string;
   qdev?: string;
@@ -52,6 +62,7 @@ export interface BlockInfo {
   inserted?: BlockDeviceInfo;
   tray_open?: boolean;
   'io-status'?: 'ok' | 'failed' | 'nospace';
+  'io-hang'?: BlockIOHangInfo;
 }
 
 /** BlockdevOptions: a union over ~50 drivers; the driver's own members go alongside. */
@@ -76,6 +87,10 @@ export interface QmpCommands {
   'blockdev-add': { args: BlockdevOptions; result: Empty };
   'blockdev-del': { args: { 'node-name': string }; result: Empty };
   'blockdev-reopen': { args: { options: BlockdevOptions[] }; result: Empty };
+  /** The I/O hang series: change settings at run time; absent members keep their value. */
+  'block-io-hang-set': { args: { id: string; enable?: boolean; timeout?: number; 'retry-interval'?: number }; result: Empty };
+  /** The I/O hang series: send a parked request now (the others follow if it succeeds). */
+  'block-io-hang-retry': { args: { id: string }; result: Empty };
   'human-monitor-command': { args: { 'command-line': string; 'cpu-index'?: number }; result: string };
 }
 

@@ -27,6 +27,14 @@ const CASES: Case[] = [
   ['unknown disk', 'device_add', blk({ drive: 'no-such-disk', iohang: 'on' }), /no-such-disk/],
   ['changing a property after realize', 'qom-set', { path: '/machine/peripheral/d0', property: 'iohang-timeout', value: 5 }, /after it was realized|read-only/],
   ['reading state of an unknown device', 'qom-get', { path: '/machine/peripheral/nope', property: 'iohang' }, /nope/],
+  ['run time: unknown disk', 'block-io-hang-set', { id: 'nope', enable: true }, "Device 'nope' not found"],
+  ['run time: retry interval 0', 'block-io-hang-set', { id: 'd0', 'retry-interval': 0 }, 'iohang-retry-interval must be between 1 and 600000 milliseconds, not 0'],
+  ['run time: huge timeout', 'block-io-hang-set', { id: 'd0', timeout: 99_999_999 }, 'iohang-timeout must be at most 31536000 seconds (0 for no timeout), not 99999999'],
+  ['run time: negative timeout', 'block-io-hang-set', { id: 'd0', timeout: -5 }, /'timeout'/],
+  ['run time: wrong type', 'block-io-hang-set', { id: 'd0', enable: 'yes' }, /'enable'/],
+  ['run time: typo in a member', 'block-io-hang-set', { id: 'd0', timout: 5 }, /timout/],
+  ['run time: no disk named', 'block-io-hang-set', { enable: true }, /'id'/],
+  ['retry now: unknown disk', 'block-io-hang-retry', { id: 'nope' }, "Device 'nope' not found"],
 ];
 
 describe('bad QMP input on a running VM', () => {
@@ -64,6 +72,7 @@ describe('bad QMP input on a running VM', () => {
   it('after all of it the hung-capable disk still works', async () => {
     expect((await vm.run('echo alive', { timeoutMs: 10_000 })).trim()).toBe('alive');
     const info = ((await vm.qmp.execute('query-block')) as { device: string; qdev?: string; 'io-hang'?: unknown }[]).find((b) => b.qdev?.includes('d0'));
-    expect(info?.['io-hang']).toMatchObject({ hung: false, 'parked-requests': 0 });
+    // The refused run-time changes changed nothing.
+    expect(info?.['io-hang']).toMatchObject({ hung: false, 'parked-requests': 0, timeout: 0, 'retry-interval': 1000 });
   });
 });
