@@ -7,6 +7,9 @@
  *   iotool verify  <path> --bs N --count N [--offset BYTES] --gen G [--direct] [--keep-going]
  *   iotool read    <path> --bs N --count N [--offset BYTES] [--direct] [--interval-ms M] [--keep-going]
  *   iotool discard <path> --offset BYTES --length BYTES
+ *   iotool scsi-reset <device> device|bus|host
+ *       (the SG_SCSI_RESET ioctl: the reset a SCSI error handler escalates through; prints
+ *       {"reset":"...","errno":E} and exits 0 if the kernel did it)
  *
  * Every written block is self-describing, so a verify after a hang tells apart data that
  * never reached the disk (bad_magic: zeros or foreign data), a torn or corrupted block
@@ -28,6 +31,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
+#include <scsi/sg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -494,6 +498,31 @@ static struct opts parse_args(int argc, char **argv)
 	return o;
 }
 
+/* Ask the kernel's SCSI midlayer for a reset of @dev's device, bus or host. */
+static int scsi_reset(const char *dev, const char *what)
+{
+	static const struct { const char *name; int val; } kinds[] = {
+		{ "device", SG_SCSI_RESET_DEVICE },
+		{ "bus", SG_SCSI_RESET_BUS }, { "host", SG_SCSI_RESET_HOST },
+	};
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		if (strcmp(what, kinds[k].name) != 0)
+			continue;
+		int fd = open(dev, O_RDONLY | O_NONBLOCK);
+		if (fd < 0) {
+			fprintf(stderr, "iotool: %s: %s\n", dev, strerror(errno));
+			return 2;
+		}
+		int val = kinds[k].val;
+		int err = ioctl(fd, SG_SCSI_RESET, &val) ? errno : 0;
+		close(fd);
+		printf("{\"reset\":\"%s\",\"errno\":%d}\n", what, err);
+		return err ? 1 : 0;
+	}
+	fprintf(stderr, "iotool: scsi-reset: unknown kind %s (device, bus or host)\n", what);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	t0_ns = now_ns();
@@ -502,6 +531,8 @@ int main(int argc, char **argv)
 		printf("{\"unix_ms\":%" PRIu64 "}\n", t0_unix_ms);
 		return 0;
 	}
+	if (argc == 4 && strcmp(argv[1], "scsi-reset") == 0)
+		return scsi_reset(argv[2], argv[3]);
 	struct opts o = parse_args(argc, argv);
 	int fd = open_target(&o);
 	if (fd >= 0) {

@@ -1,7 +1,7 @@
 /** Shared test plumbing: a cached guest, VMs whose logs survive a failing test. */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, onTestFailed, onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { workspaceRoot } from '@iohang/builder';
 import { buildGuest, type Guest } from '@iohang/guest';
 import { Vm, type VmOptions } from '@iohang/vm';
@@ -23,23 +23,19 @@ export async function bootVm(name: string, opts: Omit<VmOptions, 'guest' | 'logD
   const logDir = join(workspaceRoot(), 'test-logs', name.replace(/[^\w.-]+/g, '-'));
   rmSync(logDir, { recursive: true, force: true });
   mkdirSync(logDir, { recursive: true });
-  let failed = false;
-  onTestFailed(() => {
-    failed = true;
-  });
   const vm = await Vm.start({ ...opts, guest: await testGuest(), logDir });
-  onTestFinished(async () => {
+  onTestFinished(async ({ task }) => {
     await vm.close();
     // On an ASan build (IOHANG_QEMU_VARIANT=asan) any sanitizer report fails the test.
     const reports = vm.sanitizerReports();
-    if (reports.length) {
-      failed = true;
-      expect.unreachable(`QEMU's sanitizers reported ${reports.length} problem(s):\n${reports.join('\n')}\n(full reports in ${join(logDir, 'qemu.log')})`);
-    }
-    if (failed) {
+    // onTestFinished runs before onTestFailed hooks: the test's own result is already here.
+    if (task.result?.state === 'fail' || reports.length) {
       console.error(`--- ${name}: guest console (tail) ---\n${vm.consoleTail(40)}\n--- logs kept in ${logDir} ---`);
     } else {
       rmSync(logDir, { recursive: true, force: true });
+    }
+    if (reports.length) {
+      expect.unreachable(`QEMU's sanitizers reported ${reports.length} problem(s):\n${reports.join('\n')}\n(full reports in ${join(logDir, 'qemu.log')})`);
     }
   });
   return vm;

@@ -20,6 +20,12 @@ export interface DiskSpec {
   /** Device model; default virtio-blk-pci. */
   device?: string;
   deviceProps?: Props;
+  /**
+   * Device properties that need QEMU's JSON -device syntax (lists, e.g.
+   * iothread-vq-mapping), passed as they are; with them the whole -device is given as
+   * JSON, deviceProps included (booleans there become "on"/"off").
+   */
+  deviceJson?: Record<string, unknown>;
 }
 
 export function nodeNames(id: string) {
@@ -35,6 +41,11 @@ function kv(props: Props): string[] {
   });
 }
 
+/** deviceProps in JSON: booleans as "on"/"off", as keyval passes them (qdev's OnOffAuto needs strings). */
+function keyvalAsJson(props: Props): Record<string, string | number> {
+  return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, typeof v === 'boolean' ? (v ? 'on' : 'off') : v]));
+}
+
 export function protocolNode(disk: DiskSpec): Record<string, unknown> {
   const base = typeof disk.backend === 'string' ? { driver: 'file', filename: disk.backend } : disk.backend;
   return { ...base, ...disk.protocolOptions, 'node-name': nodeNames(disk.id).protocol };
@@ -43,7 +54,10 @@ export function protocolNode(disk: DiskSpec): Record<string, unknown> {
 export function diskArgs(disk: DiskSpec): string[] {
   const names = nodeNames(disk.id);
   const format = disk.format ?? 'raw';
-  const device = (drive: string) => ['-device', [disk.device ?? 'virtio-blk-pci', `id=${disk.id}`, `drive=${drive}`, ...kv(disk.deviceProps ?? {})].join(',')];
+  const device = (drive: string) =>
+    disk.deviceJson
+      ? ['-device', JSON.stringify({ driver: disk.device ?? 'virtio-blk-pci', id: disk.id, drive, ...keyvalAsJson(disk.deviceProps ?? {}), ...disk.deviceJson })]
+      : ['-device', [disk.device ?? 'virtio-blk-pci', `id=${disk.id}`, `drive=${drive}`, ...kv(disk.deviceProps ?? {})].join(',')];
   if (disk.drive) {
     if (typeof disk.backend !== 'string') throw new Error(`disk ${disk.id}: -drive takes an image path; use -blockdev (no "drive") for other backends`);
     const drive = [`file=${disk.backend}`, `format=${format}`, 'if=none', `id=${names.backend}`, `node-name=${names.format}`, `file.node-name=${names.protocol}`, ...kv(disk.drive)];

@@ -19,6 +19,11 @@ export interface VmOptions {
   /** Extra kernel command line. */
   append?: string;
   extraArgs?: string[];
+  /**
+   * -device specs of controllers the disks plug into (e.g. `virtio-scsi-pci,id=scsi0`,
+   * `ahci,id=ahci0`): created before the disks, which extraArgs come after.
+   */
+  controllers?: string[];
   /** Build variant in qemu-build/out/ (default, asan). */
   variant?: string;
   /** Where console.log, agent.log, qmp.log and qemu.log go; default a new temp dir. */
@@ -32,6 +37,12 @@ export interface VmOptions {
    * in the same process, so that the pid is QEMU's.
    */
   wrapCommand?: string[];
+  /**
+   * Start as a migration destination (`-incoming <uri>`, e.g. `unix:/path`): start() returns
+   * once QMP is up, without waiting for a boot; the guest arrives by migration. Give it the
+   * same disks and options as the source.
+   */
+  incoming?: string;
 }
 
 export interface ExecResult {
@@ -80,8 +91,10 @@ export class Vm implements AsyncDisposable {
       ...['-chardev', 'socket,id=con,fd=3', '-serial', 'chardev:con', '-chardev', 'socket,id=agent,fd=4', '-serial', 'chardev:agent'],
       ...['-qmp', `unix:${join(this.logDir, 'qmp.sock')},server=on,wait=off`],
       ...(opts.iothreads ?? []).flatMap((id) => ['-object', `iothread,id=${id}`]),
+      ...(opts.controllers ?? []).flatMap((c) => ['-device', c]),
       ...(opts.disks ?? []).flatMap(diskArgs),
       ...(opts.extraArgs ?? []),
+      ...(opts.incoming ? ['-incoming', opts.incoming] : []),
     ];
     const [cmd, ...prefix] = [...(opts.wrapCommand ?? []), q.system];
     this.child = spawnOwned(cmd!, [...prefix, ...this.args], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
@@ -152,7 +165,7 @@ export class Vm implements AsyncDisposable {
     try {
       vm.qmp = await vm.whileRunning(QmpClient.connect(join(vm.logDir, 'qmp.sock'), { timeoutMs: 30_000, transcript: vm.transcriptWriter() }), 'QMP did not come up');
       const bootTimeoutMs = opts.bootTimeoutMs ?? 120_000;
-      await vm.whileRunning(withTimeout(vm.agentReady, bootTimeoutMs), `the guest did not boot within ${bootTimeoutMs / 1000} s`);
+      if (!opts.incoming) await vm.whileRunning(withTimeout(vm.agentReady, bootTimeoutMs), `the guest did not boot within ${bootTimeoutMs / 1000} s`);
       vm.bootMs = Date.now() - started;
       return vm;
     } catch (e) {

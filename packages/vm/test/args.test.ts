@@ -31,4 +31,11 @@ describe('diskArgs', () => {
     expect(() => diskArgs({ id: 'x', backend: '/a', deviceProps: { serial: 'a,b' } })).toThrow(/cannot contain a comma/);
     expect(() => diskArgs({ id: 'x', backend: { driver: 'nbd' }, drive: {} })).toThrow(/-drive takes an image path/);
   });
+  it('deviceJson switches -device to JSON for list properties, deviceProps keep their keyval meaning', () => {
+    const args = diskArgs({ id: 'd2', backend: '/img/c.raw', deviceProps: { iohang: true, 'iohang-timeout': 5 }, deviceJson: { 'num-queues': 2, 'iothread-vq-mapping': [{ iothread: 'io0' }, { iothread: 'io1' }] } });
+    expect(JSON.parse(args.at(-1)!)).toEqual({
+      driver: 'virtio-blk-pci', id: 'd2', drive: 'd2-fmt', iohang: 'on', 'iohang-timeout': 5,
+      'num-queues': 2, 'iothread-vq-mapping': [{ iothread: 'io0' }, { iothread: 'io1' }],
+    });
+  });
 });

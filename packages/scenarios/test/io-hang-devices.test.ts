@@ -1,0 +1,113 @@
+/**
+ * I/O hang on the other disk models: scsi-hd on virtio-scsi (device properties) and ide-hd
+ * on AHCI (settings over QMP, since ide-hd has no I/O hang properties). The guest sees
+ * /dev/sda; the same outage stalls it without an error, and the device's own cancel paths
+ * are safe while requests are parked: SCSI device, bus and host resets (virtio-scsi task
+ * management; virtio-scsi never times commands out, so the guest asks for them with
+ * SG_SCSI_RESET), and libata's error handler on AHCI, which aborts and resets a port when
+ * a command outlives its timeout.
+ */
+import { describe, expect, it } from 'vitest';
+import type { DiskSpec, Vm } from '@iohang/vm';
+import { expectHealthyGuest, ext4Image, fault, hangDisk } from './hang-helpers.ts';
+import { bootVm, iotool } from './support.ts';
+
+const BS = 4096;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Model {
+  name: string;
+  disk: (image: string) => DiskSpec;
+  controllers: string[];
+  /** Turn I/O hang on after boot (ide-hd has no properties for it). */
+  enableOverQmp: boolean;
+  qom: string;
+  /** Make the guest's driver give up on the parked requests: aborts and resets. */
+  provoke: (vm: Vm) => Promise<void>;
+}
+
+const MODELS: Model[] = [
+  {
+    name: 'scsi-hd on virtio-scsi',
+    disk: (image) => ({ ...hangDisk('d0', image, { iohang: true }), device: 'scsi-hd' }),
+    controllers: ['virtio-scsi-pci,id=scsi0'],
+    enableOverQmp: false,
+    qom: '/machine/peripheral/d0',
+    provoke: async (vm) => {
+      for (const kind of ['device', 'bus', 'host']) {
+        const r = await vm.exec(`iotool scsi-reset /dev/sda ${kind}`, { timeoutMs: 60_000 });
+        expect(r.stdout, `SG_SCSI_RESET ${kind}`).toMatch(new RegExp(`"reset":"${kind}"`));
+        await sleep(2000);
+      }
+    },
+  },
+  {
+    name: 'ide-hd on AHCI',
+    disk: (image) => ({ ...hangDisk('d0', image, { bus: 'ahci0.0' }), device: 'ide-hd' }),
+    controllers: ['ahci,id=ahci0'],
+    enableOverQmp: true,
+    qom: '/machine/peripheral/d0',
+    provoke: async (vm) => {
+      // A 3 s command timeout: libata's error handler aborts the stuck command and resets
+      // the port, again and again for 20 s, while the write stays parked.
+      await vm.run('echo 3 > /sys/block/sda/device/timeout');
+      await sleep(20_000);
+      await vm.run('echo 30 > /sys/block/sda/device/timeout');
+    },
+  },
+];
+
+async function boot(model: Model, what: string): Promise<Vm> {
+  const vm = await bootVm(`io-hang-${model.name.split(' ')[0]}-${model.name.split(' ').at(-1)}-${what}`, { disks: [model.disk(await ext4Image(what))], controllers: model.controllers });
+  if (model.enableOverQmp) await vm.qmp.execute('block-io-hang-set', { id: 'd0', enable: true });
+  await vm.run('for i in $(seq 100); do [ -b /dev/sda ] && break; sleep 0.1; done; mount -t ext4 /dev/sda /mnt');
+  expect(iotool(await vm.run(`iotool write /mnt/data --bs ${BS} --count 32 --gen 1 --direct --fsync-every 32`)).ok).toBe(true);
+  return vm;
+}
+
+describe.each(MODELS)('I/O hang on $name', (model) => {
+  it('EIO for ~5 s stalls the guest instead of failing it, then everything completes', async () => {
+    const vm = await boot(model, 'recover');
+    const since = vm.qmp.mark();
+    const f = await fault(vm, 'd0', ['write']);
+    const writer = vm.exec(`iotool write /mnt/data --bs ${BS} --count 32 --gen 2 --direct --fsync-every 8 --interval-ms 20`, { timeoutMs: 120_000 });
+    const hang = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, timeoutMs: 30_000 });
+    expect(hang.data).toMatchObject({ set: true, 'qom-path': model.qom, 'node-name': 'd0-fmt' });
+    await sleep(5000);
+    expect((await vm.run('echo alive', { timeoutMs: 10_000 })).trim()).toBe('alive');
+    await f.stop();
+    expect((await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hang.seq + 1 })).data.set).toBe(false);
+    const result = iotool((await writer).stdout);
+    expect(result.errors).toEqual([]);
+    expect(Math.max(...result.timeline.map((t) => t.lat_us)) / 1000).toBeGreaterThan(4000);
+    expect(vm.qmp.events().filter((e) => e.seq >= since && e.event === 'BLOCK_IO_ERROR')).toEqual([]);
+    await expectHealthyGuest(vm, 'sda');
+    await vm.run('umount /mnt && mount -t ext4 /dev/sda /mnt');
+    expect(iotool(await vm.run(`iotool verify /mnt/data --bs ${BS} --count 32 --gen 2 --direct`)).ok).toBe(true);
+  });
+
+  it('aborts and resets from the guest while writes are parked: QEMU is fine, and the disk works once the storage is back', async () => {
+    const vm = await boot(model, 'abort');
+    const bootLog = await vm.run('dmesg');
+    const since = vm.qmp.mark();
+    const f = await fault(vm, 'd0', ['write']);
+    const writer = vm.exec(`iotool write /mnt/data --bs ${BS} --count 4 --gen 2 --direct --keep-going`, { timeoutMs: 180_000 });
+    await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, timeoutMs: 30_000 });
+    await sleep(2000);
+    await model.provoke(vm);
+    const dmesg = (await vm.run('dmesg')).slice(bootLog.length);
+    const handled = dmesg.split('\n').filter((l) => /abort|reset/i.test(l));
+    expect(handled.length, dmesg).toBeGreaterThan(0);
+    expect(vm.running).toBe(true);
+    await f.stop();
+    const result = iotool((await writer).stdout);
+    // Whether the guest gave up on some writes is its own decision; QEMU must not hang, crash
+    // or keep a request the guest has abandoned.
+    // query-block's qdev is the device's ID when it has one.
+    const info = ((await vm.qmp.execute('query-block')) as { qdev?: string; 'io-hang'?: { 'parked-requests': number } }[]).find((b) => b.qdev === 'd0');
+    expect(info?.['io-hang']).toMatchObject({ 'parked-requests': 0 });
+    expect(iotool(await vm.run(`iotool write /mnt/after --bs ${BS} --count 8 --gen 3 --direct --fsync-every 8`, { timeoutMs: 60_000 })).ok).toBe(true);
+    expect(iotool(await vm.run(`iotool verify /mnt/after --bs ${BS} --count 8 --gen 3 --direct`)).ok).toBe(true);
+    console.info(`${model.name}: after the guest's aborts/resets, ${result.errors.length} of ${result.timeline.length} writes failed in the guest; dmesg:\n${handled.slice(0, 6).join('\n')}`);
+  });
+});
