@@ -22,6 +22,8 @@ interface Model {
   /** Turn I/O hang on after boot (ide-hd has no properties for it). */
   enableOverQmp: boolean;
   qom: string;
+  /** Before the fault: what makes the guest's error handler act on the parked requests. */
+  prepare?: (vm: Vm) => Promise<void>;
   /** Make the guest's driver give up on the parked requests: aborts and resets. */
   provoke: (vm: Vm) => Promise<void>;
 }
@@ -47,10 +49,13 @@ const MODELS: Model[] = [
     controllers: ['ahci,id=ahci0'],
     enableOverQmp: true,
     qom: '/machine/peripheral/d0',
-    provoke: async (vm) => {
-      // A 3 s command timeout: libata's error handler aborts the stuck command and resets
-      // the port, again and again for 20 s, while the write stays parked.
+    // A 3 s command timeout, set before the write is issued (a request keeps the timeout it
+    // started with): libata's error handler aborts the stuck command and resets the port,
+    // again and again for 20 s, while the write stays parked.
+    prepare: async (vm) => {
       await vm.run('echo 3 > /sys/block/sda/device/timeout');
+    },
+    provoke: async (vm) => {
       await sleep(20_000);
       await vm.run('echo 30 > /sys/block/sda/device/timeout');
     },
@@ -89,6 +94,7 @@ describe.each(MODELS)('I/O hang on $name', (model) => {
   it('aborts and resets from the guest while writes are parked: QEMU is fine, and the disk works once the storage is back', async () => {
     const vm = await boot(model, 'abort');
     const bootLog = await vm.run('dmesg');
+    await model.prepare?.(vm);
     const since = vm.qmp.mark();
     const f = await fault(vm, 'd0', ['write']);
     const writer = vm.exec(`iotool write /mnt/data --bs ${BS} --count 4 --gen 2 --direct --keep-going`, { timeoutMs: 180_000 });
