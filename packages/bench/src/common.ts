@@ -5,7 +5,7 @@ import { cpus, hostname, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { IohangError } from '@iohang/builder';
 import { blkdebugRules } from '@iohang/faults';
-import type { QmpClient, QmpEvent } from '@iohang/qmp';
+import type { BlockIOHangInfo, QmpClient, QmpEvent } from '@iohang/qmp';
 import { nodeNames, qemuPaths, type DiskSpec, type Vm } from '@iohang/vm';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,19 +63,10 @@ export class MultiFault {
   }
 }
 
-export interface IoHangInfo {
-  timeout: number;
-  'retry-interval': number;
-  hung: boolean;
-  'hung-since'?: number;
-  'parked-requests': number;
-  'timed-out': boolean;
-}
-
 /** query-block's io-hang member per device id (qdev path ends in the id). */
-export async function ioHangInfo(vm: Vm): Promise<Map<string, IoHangInfo | undefined>> {
-  const blocks = (await vm.qmp.execute('query-block')) as { qdev?: string; 'io-hang'?: IoHangInfo }[];
-  const out = new Map<string, IoHangInfo | undefined>();
+export async function ioHangInfo(vm: Vm): Promise<Map<string, BlockIOHangInfo | undefined>> {
+  const blocks = await vm.qmp.execute('query-block');
+  const out = new Map<string, BlockIOHangInfo | undefined>();
   for (const b of blocks) {
     const id = /\/peripheral\/([^/]+)\//.exec(b.qdev ?? '')?.[1] ?? b.qdev;
     if (id) out.set(id, b['io-hang']);
