@@ -43,10 +43,21 @@ export interface BlockDeviceInfo {
   image: { filename: string; format: string; 'virtual-size': number; [member: string]: unknown };
 }
 
-/** The I/O hang series' BlockIOHangInfo (query-block, present while I/O hang is on). */
-export interface BlockIOHangInfo {
+/** The errors that I/O hang may park (the series' BlockIOHangError). */
+export type BlockIOHangError = 'eio' | 'enospc' | 'etimedout' | 'enotconn' | 'econnreset' | 'eshutdown';
+
+/** One direction's settings and state (BlockIOHangDirection). */
+export interface BlockIOHangDirection {
   timeout: number;
   'retry-interval': number;
+  'timed-out': boolean;
+}
+
+/** The I/O hang series' BlockIOHangInfo (query-block, present while I/O hang is on). */
+export interface BlockIOHangInfo {
+  read: BlockIOHangDirection;
+  write: BlockIOHangDirection;
+  errors: BlockIOHangError[];
   hung: boolean;
   'hung-since'?: number;
   'parked-requests': number;
@@ -88,7 +99,20 @@ export interface QmpCommands {
   'blockdev-del': { args: { 'node-name': string }; result: Empty };
   'blockdev-reopen': { args: { options: BlockdevOptions[] }; result: Empty };
   /** The I/O hang series: change settings at run time; absent members keep their value. */
-  'block-io-hang-set': { args: { id: string; enable?: boolean; timeout?: number; 'retry-interval'?: number }; result: Empty };
+  'block-io-hang-set': {
+    args: {
+      id: string;
+      enable?: boolean;
+      timeout?: number;
+      'retry-interval'?: number;
+      'read-timeout'?: number;
+      'write-timeout'?: number;
+      'read-retry-interval'?: number;
+      'write-retry-interval'?: number;
+      errors?: BlockIOHangError[];
+    };
+    result: Empty;
+  };
   /** The I/O hang series: send a parked request now (the others follow if it succeeds). */
   'block-io-hang-retry': { args: { id: string }; result: Empty };
   'human-monitor-command': { args: { 'command-line': string; 'cpu-index'?: number }; result: string };

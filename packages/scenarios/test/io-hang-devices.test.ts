@@ -1,11 +1,12 @@
 /**
- * I/O hang on the other disk models: scsi-hd on virtio-scsi (device properties) and ide-hd
- * on AHCI (settings over QMP, since ide-hd has no I/O hang properties). The guest sees
- * /dev/sda; the same outage stalls it without an error, and the device's own cancel paths
- * are safe while requests are parked: SCSI device, bus and host resets (virtio-scsi task
- * management; virtio-scsi never times commands out, so the guest asks for them with
- * SG_SCSI_RESET), and libata's error handler on AHCI, which aborts and resets a port when
- * a command outlives its timeout.
+ * I/O hang on the other disk models: scsi-hd on virtio-scsi and nvme-ns (device
+ * properties), and ide-hd on AHCI (settings over QMP, since ide-hd has no I/O hang
+ * properties). The same outage stalls the guest without an error, and the device's own
+ * cancel paths are safe while requests are parked: SCSI device, bus and host resets
+ * (virtio-scsi task management; virtio-scsi never times commands out, so the guest asks
+ * for them with SG_SCSI_RESET), libata's error handler on AHCI, which aborts and resets a
+ * port when a command outlives its timeout, and the NVMe driver's Abort and controller
+ * reset on a timeout.
  */
 import { describe, expect, it } from 'vitest';
 import type { DiskSpec, Vm } from '@iohang/vm';
@@ -19,6 +20,8 @@ interface Model {
   name: string;
   disk: (image: string) => DiskSpec;
   controllers: string[];
+  /** The guest's block device. */
+  dev: string;
   /** Turn I/O hang on after boot (ide-hd has no properties for it). */
   enableOverQmp: boolean;
   qom: string;
@@ -26,6 +29,8 @@ interface Model {
   prepare?: (vm: Vm) => Promise<void>;
   /** Make the guest's driver give up on the parked requests: aborts and resets. */
   provoke: (vm: Vm) => Promise<void>;
+  /** Stop and continue the VM while hung: NVMe keeps its requests parked across it. */
+  stopWhileHung?: boolean;
 }
 
 const MODELS: Model[] = [
@@ -33,6 +38,7 @@ const MODELS: Model[] = [
     name: 'scsi-hd on virtio-scsi',
     disk: (image) => ({ ...hangDisk('d0', image, { iohang: true }), device: 'scsi-hd' }),
     controllers: ['virtio-scsi-pci,id=scsi0'],
+    dev: 'sda',
     enableOverQmp: false,
     qom: '/machine/peripheral/d0',
     provoke: async (vm) => {
@@ -47,6 +53,7 @@ const MODELS: Model[] = [
     name: 'ide-hd on AHCI',
     disk: (image) => ({ ...hangDisk('d0', image, { bus: 'ahci0.0' }), device: 'ide-hd' }),
     controllers: ['ahci,id=ahci0'],
+    dev: 'sda',
     enableOverQmp: true,
     qom: '/machine/peripheral/d0',
     // A 3 s command timeout, set before the write is issued (a request keeps the timeout it
@@ -60,12 +67,30 @@ const MODELS: Model[] = [
       await vm.run('echo 30 > /sys/block/sda/device/timeout');
     },
   },
+  {
+    name: 'nvme-ns on nvme',
+    disk: (image) => ({ ...hangDisk('d0', image, { iohang: true, bus: 'nvme0' }), device: 'nvme-ns' }),
+    controllers: ['nvme,id=nvme0,serial=iohang0'],
+    dev: 'nvme0n1',
+    enableOverQmp: false,
+    qom: '/machine/peripheral/d0',
+    // A 3 s I/O timeout, set before the write is issued: the driver sends an NVMe Abort for
+    // each stuck command, every timeout.
+    prepare: async (vm) => {
+      await vm.run('echo 3000 > /sys/block/nvme0n1/queue/io_timeout');
+    },
+    provoke: async (vm) => {
+      await sleep(10_000);
+      await vm.run('echo 30000 > /sys/block/nvme0n1/queue/io_timeout');
+    },
+    stopWhileHung: true,
+  },
 ];
 
 async function boot(model: Model, what: string): Promise<Vm> {
   const vm = await bootVm(`io-hang-${model.name.split(' ')[0]}-${model.name.split(' ').at(-1)}-${what}`, { disks: [model.disk(await ext4Image(what))], controllers: model.controllers });
   if (model.enableOverQmp) await vm.qmp.execute('block-io-hang-set', { id: 'd0', enable: true });
-  await vm.run('for i in $(seq 100); do [ -b /dev/sda ] && break; sleep 0.1; done; mount -t ext4 /dev/sda /mnt');
+  await vm.run(`for i in $(seq 100); do [ -b /dev/${model.dev} ] && break; sleep 0.1; done; mount -t ext4 /dev/${model.dev} /mnt`);
   expect(iotool(await vm.run(`iotool write /mnt/data --bs ${BS} --count 32 --gen 1 --direct --fsync-every 32`)).ok).toBe(true);
   return vm;
 }
@@ -80,14 +105,22 @@ describe.each(MODELS)('I/O hang on $name', (model) => {
     expect(hang.data).toMatchObject({ set: true, 'qom-path': model.qom, 'node-name': 'd0-fmt' });
     await sleep(5000);
     expect((await vm.run('echo alive', { timeoutMs: 10_000 })).trim()).toBe('alive');
+    if (model.stopWhileHung) {
+      // No werror=stop to hand the requests back to: they stay parked, the hang goes on.
+      await vm.qmp.execute('stop');
+      await sleep(1000);
+      await vm.qmp.execute('cont');
+      await sleep(1000);
+      expect(vm.qmp.events().filter((e) => e.seq > hang.seq && e.event.startsWith('BLOCK_IO'))).toEqual([]);
+    }
     await f.stop();
     expect((await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hang.seq + 1 })).data.set).toBe(false);
     const result = iotool((await writer).stdout);
     expect(result.errors).toEqual([]);
     expect(Math.max(...result.timeline.map((t) => t.lat_us)) / 1000).toBeGreaterThan(4000);
     expect(vm.qmp.events().filter((e) => e.seq >= since && e.event === 'BLOCK_IO_ERROR')).toEqual([]);
-    await expectHealthyGuest(vm, 'sda');
-    await vm.run('umount /mnt && mount -t ext4 /dev/sda /mnt');
+    await expectHealthyGuest(vm, model.dev);
+    await vm.run(`umount /mnt && mount -t ext4 /dev/${model.dev} /mnt`);
     expect(iotool(await vm.run(`iotool verify /mnt/data --bs ${BS} --count 32 --gen 2 --direct`)).ok).toBe(true);
   });
 
@@ -114,7 +147,7 @@ describe.each(MODELS)('I/O hang on $name', (model) => {
     expect(info?.['io-hang']).toMatchObject({ 'parked-requests': 0 });
     // The disk works. Checked on the raw device: a guest whose error handler gave up
     // (5 timeouts) has failed writes and aborted its ext4 journal, its own decision.
-    const raw = `/dev/sda --bs ${BS} --count 8 --offset ${60 << 20} --gen 3 --direct`;
+    const raw = `/dev/${model.dev} --bs ${BS} --count 8 --offset ${60 << 20} --gen 3 --direct`;
     await vm.run('umount -l /mnt');
     expect(iotool(await vm.run(`iotool write ${raw} --fsync-every 8`, { timeoutMs: 60_000 })).ok).toBe(true);
     expect(iotool(await vm.run(`iotool verify ${raw}`)).ok).toBe(true);

@@ -4,16 +4,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
+import type { BlockIOHangInfo } from '@iohang/qmp';
 import { qemuPaths } from '@iohang/vm';
 
 const q = qemuPaths();
 const image = join(mkdtempSync(join(tmpdir(), 'opts-')), 'disk.img');
 writeFileSync(image, Buffer.alloc(1 << 20));
 
-/** Start QEMU stopped and quit at once: exit code and stderr. */
+/** Start QEMU stopped, ask query-block and quit: exit code, stderr and d0's io-hang. */
 async function start(args: string[]) {
-  const r = await $({ input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', nothrow: true, quiet: true, timeout: '30s' })`${q.system} -M pc -accel tcg -L ${q.firmware} -nodefaults -display none -S -qmp stdio ${args}`;
-  return { code: r.exitCode, stderr: r.stderr.trim() };
+  const input = ['qmp_capabilities', 'query-block', 'quit'].map((c) => `{"execute":"${c}"}\n`).join('');
+  const r = await $({ input, nothrow: true, quiet: true, timeout: '30s' })`${q.system} -M pc -accel tcg -L ${q.firmware} -nodefaults -display none -S -qmp stdio ${args}`;
+  const blocks = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{"return": ['))
+    .flatMap((l) => (JSON.parse(l) as { return: { device: string; 'io-hang'?: BlockIOHangInfo }[] }).return);
+  return { code: r.exitCode, stderr: r.stderr.trim(), ioHang: blocks.find((b) => b.device === 'd0' || b.device === '')?.['io-hang'] };
 }
 
 const drive = (opts: string) => ['-drive', `if=none,id=d0,file=${image},format=raw,${opts}`, '-device', 'virtio-blk-pci,drive=d0'];
@@ -27,7 +33,13 @@ describe('I/O hang options', () => {
   });
 
   it.each([
-    ['-drive negative timeout', drive('iohang-timeout=-1'), 'iohang-timeout and iohang-retry-interval must not be negative'],
+    ['-drive negative timeout', drive('iohang-timeout=-1'), 'iohang-timeout must not be negative'],
+    ['-drive negative read timeout', drive('iohang=on,iohang-read-timeout=-1'), 'iohang-read-timeout must not be negative'],
+    ['-drive zero write interval', drive('iohang=on,iohang-write-retry-interval=0'), 'iohang-write-retry-interval must be between 1 and 600000 milliseconds, not 0'],
+    ['-drive off with a read timeout', drive('iohang=off,iohang-read-timeout=5'), 'iohang=off conflicts with iohang-read-timeout=5'],
+    ['-drive unknown error', drive('iohang=on,iohang-errors=eio:eperm'), "iohang-errors: unknown error 'eperm'"],
+    ['-drive no error', drive('iohang=on,iohang-errors='), 'iohang-errors must name at least one error'],
+    ['-drive errors without I/O hang', drive('iohang-errors=etimedout'), 'iohang-errors needs I/O hang'],
     ['-drive huge timeout', drive('iohang-timeout=99999999999'), 'iohang-timeout must be at most 31536000 seconds (0 for no timeout), not 99999999999'],
     ['-drive off with a timeout', drive('iohang=off,iohang-timeout=5'), 'iohang=off conflicts with iohang-timeout=5'],
     ['-drive zero interval', drive('iohang=on,iohang-retry-interval=0'), 'iohang-retry-interval must be between 1 and 600000 milliseconds, not 0'],
@@ -46,14 +58,23 @@ describe('I/O hang options', () => {
     expect(r.stderr).toContain(message);
   });
 
+  const both = (timeout: number, interval: number) => ({ timeout, 'retry-interval': interval, 'timed-out': false });
   it.each([
-    ['the seed shorthand', drive('iohang-timeout=60')],
-    ['hang without timeout', drive('iohang=on')],
-    ['device properties', device('iohang=on,iohang-timeout=30,iohang-retry-interval=250')],
-    ['timeout 0 means off', drive('iohang-timeout=0')],
-  ])('%s is accepted', async (_name, args) => {
+    ['the seed shorthand', drive('iohang-timeout=60'), { read: both(60, 1000), write: both(60, 1000), errors: ['eio'] }],
+    ['hang without timeout', drive('iohang=on'), { read: both(0, 1000), write: both(0, 1000), errors: ['eio'] }],
+    ['device properties', device('iohang=on,iohang-timeout=30,iohang-retry-interval=250'), { read: both(30, 250), write: both(30, 250) }],
+    ['timeout 0 means off', drive('iohang-timeout=0'), undefined],
+    ['a read timeout alone turns it on', drive('iohang-read-timeout=5'), { read: both(5, 1000), write: both(0, 1000) }],
+    [
+      'one direction over the shorthand, and chosen errors',
+      drive('iohang-timeout=60,iohang-retry-interval=500,iohang-read-timeout=10,iohang-write-retry-interval=2000,iohang-errors=etimedout:eio'),
+      { read: both(10, 500), write: both(60, 2000), errors: ['eio', 'etimedout'] },
+    ],
+  ])('%s is accepted and in effect', async (_name, args, ioHang) => {
     const r = await start(args);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    if (ioHang) expect(r.ioHang).toMatchObject(ioHang);
+    else expect(r.ioHang).toBeUndefined();
   });
 });

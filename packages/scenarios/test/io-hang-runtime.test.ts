@@ -5,12 +5,13 @@
  * clock: the series' iotest (tests/qemu-iotests/tests/io-hang).
  */
 import { describe, expect, it } from 'vitest';
+import type { BlockIOHangInfo } from '@iohang/qmp';
 import { ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool } from './support.ts';
 
 const BS = 4096;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Disk = { qdev?: string; 'io-hang'?: { timeout: number; 'retry-interval': number; hung: boolean; 'parked-requests': number } };
+type Disk = { qdev?: string; 'io-hang'?: BlockIOHangInfo };
 
 describe('I/O hang at run time', () => {
   it('turned on for a running disk, with a 1 min retry interval; "retry now" ends the hang as soon as the storage is back', async () => {
@@ -18,7 +19,7 @@ describe('I/O hang at run time', () => {
     const ioHang = async () => ((await vm.qmp.execute('query-block')) as Disk[]).find((b) => b.qdev?.includes('/d0/'))?.['io-hang'];
     expect(await ioHang()).toBeUndefined();
     await vm.qmp.execute('block-io-hang-set', { id: 'd0', enable: true, 'retry-interval': 60_000 });
-    expect(await ioHang()).toMatchObject({ timeout: 0, 'retry-interval': 60_000, hung: false });
+    expect(await ioHang()).toMatchObject({ write: { timeout: 0, 'retry-interval': 60_000 }, hung: false });
     await vm.run('mount -t ext4 /dev/vda /mnt');
 
     const since = vm.qmp.mark();

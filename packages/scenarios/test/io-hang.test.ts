@@ -193,7 +193,7 @@ describe('the original interface and device resets', () => {
     await vm.run('mount -t ext4 /dev/sda /mnt');
     type Info = { device: string; 'io-hang'?: { timeout: number; 'retry-interval': number; hung: boolean; 'parked-requests': number } };
     const disk = () => vm.qmp.execute('query-block').then((bs) => (bs as Info[]).find((b) => b.device === 'ide0-hd0')!);
-    expect((await disk())['io-hang']).toMatchObject({ timeout: 60, 'retry-interval': 1000, hung: false });
+    expect((await disk())['io-hang']).toMatchObject({ read: { timeout: 60, 'retry-interval': 1000 }, write: { timeout: 60, 'retry-interval': 1000 }, errors: ['eio'], hung: false });
     const since = vm.qmp.mark();
     shared.startErrors();
     const writer = vm.exec(`iotool write /mnt/data --bs ${BS} --count 32 --gen 1 --direct --fsync-every 8`, { timeoutMs: 120_000 });
