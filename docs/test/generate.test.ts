@@ -97,17 +97,11 @@ describe('configuration reference from the patch series', () => {
   });
 
   it('a struct member without doc text is rejected, naming the member', () => {
-    const dir = editedSeries('0006-', (t) => {
-      let inDoc = false;
-      return dropAddedLines(t, (l) => {
-        if (l.startsWith('# @parked-requests:')) return (inDoc = true);
-        if (inDoc && l.startsWith('#     ')) return true;
-        inDoc = false;
-        return false;
-      });
-    });
+    // The last patch that touches qapi/block-core.json: the generator applies patches by line
+    // number, so dropping lines from an earlier one would break the later ones.
+    const dir = editedSeries('0016-', (t) => dropAddedLines(t, (l) => l === '# @errors: the errors that make requests park'));
     const e = generateError(() => pagesFromSeries(dir));
-    expect(e.message).toMatch(/struct BlockIOHangInfo member parked-requests \(added by 0006-[^)]*\) has no doc text/);
+    expect(e.message).toMatch(/struct BlockIOHangInfo member errors \(added by 0016-[^)]*\) has no doc text/);
   });
 
   it('a member added to an existing struct without "(since X.Y)" is rejected', () => {

@@ -262,7 +262,8 @@ export function qapiFromSeries(tree: Map<string, SparseFile>, patches: Patch[]):
       const members = membersOf(def).map((m) => {
         const line = def.lines.find((l) => keysOn(l.text).includes(m.name));
         const added = line && line.addedBy !== null && !line.replaces.some((r) => keysOn(r).includes(m.name)) ? line.addedBy : null;
-        return { ...m, addedBy: isNew ? head.addedBy : added };
+        // In a new definition, a member a later patch added is that patch's.
+        return { ...m, addedBy: isNew ? (added ?? head.addedBy) : added };
       });
       const addedMembers = members.filter((m) => m.addedBy !== null);
       if (!isNew && addedMembers.length === 0) continue;
@@ -277,7 +278,7 @@ export function qapiFromSeries(tree: Map<string, SparseFile>, patches: Patch[]):
           if (!doc.since) problems.push(`${what} (added by ${by}) has no "Since:" line in its doc comment`);
           for (const m of members) {
             const d = doc.members.get(m.name);
-            if (!d || !d.text.trim()) problems.push(`${what} member ${m.name} (added by ${by}) has no doc text`);
+            if (!d || !d.text.trim()) problems.push(`${what} member ${m.name} (added by ${patchName(m.addedBy!)}) has no doc text`);
           }
         }
       } else {
