@@ -74,6 +74,8 @@ export async function collectProject(workspaceRoot: string, projectRoot: string)
   const savedTmp = process.env.TMPDIR;
   process.env.TMPDIR = tmp;
   const vitest = await createVitest('test', { root, watch: false, reporters: [], silent: true, passWithNoTests: true });
+  // vitest sets process.exitCode when a file fails to import; here that is handled below.
+  const savedExitCode = process.exitCode;
   try {
     const dynamic = await vitest.collect();
     const files: TestFile[] = [];
@@ -96,6 +98,7 @@ export async function collectProject(workspaceRoot: string, projectRoot: string)
         if (!m || errs.length || m.state() === 'failed') {
           throw new GenerateError(`cannot read the tests in ${relative(workspaceRoot, id)}: ${importErrors.get(id)}${errs.length ? `; static parse: ${errs.map(errorText).join('; ')}` : ''}`);
         }
+        console.warn(`generate: ${relative(workspaceRoot, id)} could not be imported (${importErrors.get(id)}); its titles come from the static parser`);
         files.push(fileOf(workspaceRoot, m, true, importErrors.get(id) ?? ''));
       }
     }
@@ -103,6 +106,7 @@ export async function collectProject(workspaceRoot: string, projectRoot: string)
     return { root: projectRoot, files };
   } finally {
     await vitest.close();
+    process.exitCode = savedExitCode;
     if (savedTmp === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = savedTmp;
     rmSync(tmp, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { cpus, hostname, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { IohangError } from '@iohang/builder';
 import { blkdebugRules } from '@iohang/faults';
-import type { BlockIOHangInfo, QmpClient, QmpEvent } from '@iohang/qmp';
+import type { BlockIOHangInfo, QmpClient } from '@iohang/qmp';
 import { nodeNames, qemuPaths, type DiskSpec, type Vm } from '@iohang/vm';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,11 +72,6 @@ export async function ioHangInfo(vm: Vm): Promise<Map<string, BlockIOHangInfo | 
     if (id) out.set(id, b['io-hang']);
   }
   return out;
-}
-
-/** QEMU's wall clock for an event, ms since the epoch (the same clock as Date.now()). */
-export function eventMs(e: Pick<QmpEvent, 'timestamp'>): number {
-  return e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000;
 }
 
 /** The device an event is about: its qom-path (-blockdev disks have an empty `device`). */

@@ -9,7 +9,8 @@
 import { join } from 'node:path';
 import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
 import { qemuPaths, Vm } from '@iohang/vm';
-import { benchDisk, bestClock, clockSamples, eventDevice, eventMs, MultiFault, sleep, type ClockSample, type Log } from './common.ts';
+import { eventMs } from '@iohang/qmp';
+import { benchDisk, bestClock, clockSamples, eventDevice, MultiFault, sleep, type ClockSample, type Log } from './common.ts';
 import type { BenchFigure } from './report.ts';
 import { fmt, median, summarize, table } from './stats.ts';
 

@@ -7,7 +7,8 @@
 import { join } from 'node:path';
 import { buildGuest, createDisk } from '@iohang/guest';
 import { diskArgs, qemuMemoryKiB, qemuPaths, Vm } from '@iohang/vm';
-import { benchDisk, eventDevice, eventMs, ioHangInfo, MultiFault, sleep, type Log } from './common.ts';
+import { eventMs } from '@iohang/qmp';
+import { benchDisk, eventDevice, ioHangInfo, MultiFault, sleep, type Log } from './common.ts';
 import type { BenchFigure } from './report.ts';
 import { fmt, median, summarize, table } from './stats.ts';
 

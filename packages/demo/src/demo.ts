@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlkdebugFault, NetnsNbdStorage } from '@iohang/faults';
 import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
+import { eventMs } from '@iohang/qmp';
 import { qemuPaths, Vm, type DiskSpec, type Props } from '@iohang/vm';
 import type { TimelineData } from './timeline.ts';
 
@@ -138,7 +139,7 @@ async function runOnDisks(opts: DemoOptions, disks: DiskSpec[], storages: NetnsN
       .events()
       .filter((e) => e.seq >= since && e.event.startsWith('BLOCK_IO') && String(e.data['qom-path']).includes(`/${d.id}/`))
       .map((e) => ({
-        tMs: e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000 - t0,
+        tMs: eventMs(e) - t0,
         label: e.event === 'BLOCK_IO_ERROR' ? 'BLOCK_IO_ERROR' : `${e.event}(${String(e.data.set)})`,
       })),
   );

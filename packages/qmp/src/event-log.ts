@@ -15,6 +15,11 @@ export interface QmpEvent<N extends string = string, D = Record<string, unknown>
   timestamp: QmpTimestamp;
 }
 
+/** QEMU's wall clock for an event, ms since the epoch (the same clock as Date.now()). */
+export function eventMs(e: Pick<QmpEvent, 'timestamp'>): number {
+  return e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000;
+}
+
 /** What waitEvent() resolves to: typed `data` for known events. */
 export type EventFor<N extends string> = N extends KnownEventName ? QmpEvent<N, EventData<N>> : QmpEvent;
 
