@@ -204,9 +204,19 @@ describe('the built docs site', () => {
         const n = mermaidFences(p);
         if (n === 0) continue;
         total += n;
-        await page.goto(base + p, { waitUntil: 'networkidle' });
-        await waitForMermaid(page, p);
-        const roles = await page.$$eval('.mermaid svg', (svgs) => svgs.map((s) => s.getAttribute('aria-roledescription') ?? ''));
+        const svgRoles = async () => {
+          await page.goto(base + p, { waitUntil: 'networkidle' });
+          await waitForMermaid(page, p);
+          return page.$$eval('.mermaid svg', (svgs) => svgs.map((s) => s.getAttribute('aria-roledescription') ?? ''));
+        };
+        let roles = await svgRoles();
+        // Mermaid in Chromium now and then renders the unchanged state diagram of
+        // /design/io-hang as its error picture (about 1 load in 5 here, no console message);
+        // a diagram that is really broken fails again on the second load.
+        if (roles.includes('error')) {
+          console.warn(`${p}: a mermaid diagram rendered as an error; loading the page once more`);
+          roles = await svgRoles();
+        }
         expect(roles, p).toHaveLength(n);
         for (const r of roles) expect(r, p).not.toBe('error');
         const text = await page.$$eval('.mermaid', (ds) => ds.map((d) => d.textContent ?? '').join('\n'));
