@@ -211,7 +211,7 @@ describe('the built docs site', () => {
         };
         let roles = await svgRoles();
         // Mermaid in Chromium now and then renders the unchanged state diagram of
-        // /design/io-hang as its error picture (about 1 load in 5 here, no console message);
+        // /design/io-hang as its error picture (5 loads in 13 here, no console message);
         // a diagram that is really broken fails again on the second load.
         if (roles.includes('error')) {
           console.warn(`${p}: a mermaid diagram rendered as an error; loading the page once more`);
