@@ -7,6 +7,7 @@ import { statePaths, workspacePaths } from './paths.ts';
 
 /** QEMU's own tests that the series adds or must keep passing. */
 export const QEMU_UNIT_TESTS = ['test-block-io-hang', 'test-block-backend', 'test-bdrv-drain', 'test-block-iothread'];
+export const QEMU_QTESTS = ['io-hang-test'];
 export const QEMU_IOTESTS = ['io-hang'];
 
 export interface QemuTestResult {
@@ -16,10 +17,17 @@ export interface QemuTestResult {
   output: string;
 }
 
-/** ok/not ok lines of a TAP stream: a test binary passed if it ran tests and none failed. */
+/** ok/not ok lines of a TAP stream: a test binary passed if it ran tests and none failed or was skipped. */
 export function tapPassed(tap: string): boolean {
-  return /^ok /m.test(tap) && !/^(not ok|Bail out!)/m.test(tap);
+  return /^ok /m.test(tap) && !/^(not ok|Bail out!)/m.test(tap) && !/^ok .*# SKIP/m.test(tap);
 }
+
+/**
+ * A sanitizer's report or a failed assertion in anything a test ran (the QEMUs a qtest or
+ * iotest starts print to the test's stderr): a test that printed one did not pass, whatever
+ * its exit code says.
+ */
+export const CRASH_REPORT = /ERROR: (AddressSanitizer|LeakSanitizer)|SUMMARY: \w+Sanitizer|runtime error:|Assertion .* failed|\*\*\n?ERROR:/;
 
 /**
  * NIC option ROMs (Debian's ipxe-qemu): tests that start `-M pc` without -nodefaults get
@@ -42,40 +50,57 @@ export function writeWrapper(buildDir: string, firmwareDirs: string[]): string {
   return wrapper;
 }
 
+export interface QemuTestSelection {
+  unit?: string[];
+  qtests?: string[];
+  iotests?: string[];
+}
+
 /**
- * In a configured tree and build directory: build and run those of the unit tests and
- * iotests that exist in the tree (check-series runs this after each patch, when the
+ * In a configured tree and build directory: build and run those of the unit tests, qtests
+ * and iotests that exist in the tree (check-series runs this after each patch, when the
  * series' own tests may not exist yet).
  */
-export async function runQemuTestsIn(tree: string, buildDir: string, config: BuildConfig, ccache: string, unit = QEMU_UNIT_TESTS, iotests = QEMU_IOTESTS): Promise<QemuTestResult[]> {
-  const units = unit.filter((t) => existsSync(join(tree, 'tests', 'unit', `${t}.c`)));
-  const ios = iotests.filter((t) => existsSync(join(tree, 'tests', 'qemu-iotests', 'tests', t)));
-  await ninja(buildDir, [...Object.values(config.targets), ...units.map((t) => `tests/unit/${t}`)], 'qemu tests', ccache);
+export async function runQemuTestsIn(tree: string, buildDir: string, config: BuildConfig, ccache: string, sel: QemuTestSelection = {}): Promise<QemuTestResult[]> {
+  const units = (sel.unit ?? QEMU_UNIT_TESTS).filter((t) => existsSync(join(tree, 'tests', 'unit', `${t}.c`)));
+  const qtests = (sel.qtests ?? QEMU_QTESTS).filter((t) => existsSync(join(tree, 'tests', 'qtest', `${t}.c`)));
+  const ios = (sel.iotests ?? QEMU_IOTESTS).filter((t) => existsSync(join(tree, 'tests', 'qemu-iotests', 'tests', t)));
+  await ninja(buildDir, [...Object.values(config.targets), ...units.map((t) => `tests/unit/${t}`), ...qtests.map((t) => `tests/qtest/${t}`)], 'qemu tests', ccache);
+  const wrapper = writeWrapper(buildDir, Object.keys(config.firmware));
   const results: QemuTestResult[] = [];
-  for (const t of units) {
-    const r = await $({ cwd: buildDir, quiet: true, timeout: '5m' })`${join(buildDir, 'tests', 'unit', t)} --tap`.nothrow();
-    results.push({ name: `unit/${t}`, passed: r.exitCode === 0 && tapPassed(r.stdout), output: r.stdout + r.stderr });
+  const tap = async (name: string, bin: string, env: NodeJS.ProcessEnv) => {
+    const r = await $({ cwd: buildDir, quiet: true, env, timeout: '10m' })`${bin} --tap`.nothrow();
+    const output = r.stdout + r.stderr;
+    results.push({ name, passed: r.exitCode === 0 && tapPassed(r.stdout) && !CRASH_REPORT.test(output), output });
+  };
+  for (const t of units) await tap(`unit/${t}`, join(buildDir, 'tests', 'unit', t), process.env);
+  for (const t of qtests) {
+    await tap(`qtest/${t}`, join(buildDir, 'tests', 'qtest', t), { ...process.env, QTEST_QEMU_BINARY: wrapper, QTEST_QEMU_IMG: join(buildDir, 'qemu-img') });
   }
   if (ios.length) {
-    const wrapper = writeWrapper(buildDir, Object.keys(config.firmware));
     const check = join(buildDir, 'tests', 'qemu-iotests');
     for (const t of ios) {
       const r = await $({ cwd: check, quiet: true, env: { ...process.env, QEMU_PROG: wrapper }, timeout: '10m' })`./check -raw ${t}`.nothrow();
-      results.push({ name: `iotests/${t}`, passed: r.exitCode === 0 && /Passed all 1 iotests/.test(r.stdout), output: r.stdout + r.stderr });
+      const output = r.stdout + r.stderr;
+      results.push({ name: `iotests/${t}`, passed: r.exitCode === 0 && /Passed all 1 iotests/.test(r.stdout) && !CRASH_REPORT.test(output), output });
     }
   }
   return results;
 }
 
-/** Build the series with its test targets, then run the unit tests and iotests named above. */
-export async function runQemuTests(opts: BuildOptions & { unit?: string[]; iotests?: string[] } = {}): Promise<QemuTestResult[]> {
+/**
+ * Build the series with its test targets in the build directory of `variant` (default,
+ * or asan: the sanitizer build runs the same tests), then run the tests named above.
+ */
+export async function runQemuTests(opts: BuildOptions & QemuTestSelection = {}): Promise<QemuTestResult[]> {
   const log = opts.log ?? console.error;
+  const variant = opts.variant ?? 'default';
   return withBuilderTree(opts, async () => {
     const { lock, tree } = await prepare(opts);
     const sp = statePaths(lock.version);
     const config = readBuildConfig(workspacePaths(opts.root).root);
-    const buildDir = sp.buildDir('default');
-    await ensureConfigured(tree, buildDir, configureFlags(config, 'default'), log);
-    return runQemuTestsIn(tree, buildDir, config, sp.ccache, opts.unit, opts.iotests);
+    const buildDir = sp.buildDir(variant);
+    await ensureConfigured(tree, buildDir, configureFlags(config, variant), log);
+    return runQemuTestsIn(tree, buildDir, config, sp.ccache, opts);
   });
 }

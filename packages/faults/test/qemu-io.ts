@@ -30,7 +30,8 @@ export class QemuIo {
     this.buf = '';
     const started = Date.now();
     (this.child.stdin as Writable).write(`${cmd}\n`);
-    const done = () => /^\d[^\n]*ops;[^\n]*\n/m.test(this.buf) || /failed: [^\n]*\n/.test(this.buf) || this.child.exitCode !== null;
+    // Its result, or the prompt for the next command (flush prints nothing when it works).
+    const done = () => /^\d[^\n]*ops;[^\n]*\n/m.test(this.buf) || /failed: [^\n]*\n/.test(this.buf) || this.buf.endsWith('qemu-io> ') || this.child.exitCode !== null;
     while (!done()) {
       if (Date.now() - started > timeoutMs) throw new Error(`qemu-io: "${cmd}" did not finish within ${timeoutMs / 1000} s; output: ${this.buf}`);
       await new Promise<void>((r) => {

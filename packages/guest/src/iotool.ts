@@ -18,7 +18,7 @@ export interface IotoolResult {
   start_unix_ms: number;
   done: number;
   ok: boolean;
-  errors: { index: number; offset: number; errno: number; error: string; t_ms: number }[];
+  errors: { op: string; index: number; offset: number; errno: number; error: string; t_ms: number }[];
   timeline: { t_ms: number; lat_us: number; ok: boolean; op?: string }[];
   [key: string]: unknown;
 }

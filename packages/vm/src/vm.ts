@@ -202,6 +202,11 @@ export class Vm implements AsyncDisposable {
     return tail(this.consoleText, lines);
   }
 
+  /** What QEMU printed so far (last 64 KiB): warnings, errors, sanitizer reports. */
+  qemuOutput(): string {
+    return this.stderrText;
+  }
+
   /** Run a shell command in the guest. Commands run concurrently in the guest. */
   exec(cmd: string, opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
     if (this.closed) return Promise.reject(new Error(`exec after the VM was closed: ${cmd}`));
