@@ -17,9 +17,18 @@ export interface QemuTestResult {
   output: string;
 }
 
-/** ok/not ok lines of a TAP stream: a test binary passed if it ran tests and none failed or was skipped. */
-export function tapPassed(tap: string): boolean {
-  return /^ok /m.test(tap) && !/^(not ok|Bail out!)/m.test(tap) && !/^ok .*# SKIP/m.test(tap);
+/**
+ * ok/not ok lines of a TAP stream: a test binary passed if it ran tests, none failed or was
+ * skipped, and, given the number of cases its `-l` lists, it reported every one of them.
+ */
+export function tapPassed(tap: string, listed?: number): boolean {
+  const oks = tap.match(/^ok /gm)?.length ?? 0;
+  return oks > 0 && (listed === undefined || oks === listed) && !/^(not ok|Bail out!)/m.test(tap) && !/^ok .*# SKIP/m.test(tap);
+}
+
+/** The test paths glib's `-l` prints, one per line. */
+export function listedCases(listing: string): number {
+  return listing.split('\n').filter((l) => l.startsWith('/')).length;
 }
 
 /**
@@ -69,9 +78,10 @@ export async function runQemuTestsIn(tree: string, buildDir: string, config: Bui
   const wrapper = writeWrapper(buildDir, Object.keys(config.firmware));
   const results: QemuTestResult[] = [];
   const tap = async (name: string, bin: string, env: NodeJS.ProcessEnv) => {
+    const listed = listedCases((await $({ cwd: buildDir, quiet: true, env, timeout: '1m' })`${bin} -l`.nothrow()).stdout);
     const r = await $({ cwd: buildDir, quiet: true, env, timeout: '10m' })`${bin} --tap`.nothrow();
-    const output = r.stdout + r.stderr;
-    results.push({ name, passed: r.exitCode === 0 && tapPassed(r.stdout) && !CRASH_REPORT.test(output), output });
+    const output = `${r.stdout}${r.stderr}\n[${listed} cases listed by -l, exit ${r.exitCode ?? r.signal}]`;
+    results.push({ name, passed: r.exitCode === 0 && listed > 0 && tapPassed(r.stdout, listed) && !CRASH_REPORT.test(output), output });
   };
   for (const t of units) await tap(`unit/${t}`, join(buildDir, 'tests', 'unit', t), process.env);
   for (const t of qtests) {

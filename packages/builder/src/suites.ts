@@ -93,14 +93,17 @@ export interface NewFailure {
   test: string;
   /** On base: passed, skipped ("not run") or absent (a test only the series has). */
   base: TestStatus | 'absent';
-  /** "absent": it passed on base and did not report with the series (its binary crashed?). */
-  series: 'fail' | 'absent';
+  /**
+   * "absent": it passed on base and did not report with the series (its binary crashed?);
+   * "skip": it passed on base and the series skipped it.
+   */
+  series: 'fail' | 'skip' | 'absent';
 }
 
 export interface SuiteComparison {
   base: Counts;
   series: Counts;
-  /** Fail with the series, but not on base; or passed on base and missing with the series. */
+  /** Fail with the series, but not on base; or passed on base and skipped or missing with the series. */
   newFailures: NewFailure[];
   /** Failed on base, pass with the series. */
   fixed: string[];
@@ -120,11 +123,29 @@ export function compareResults(base: TestResults, series: TestResults): SuiteCom
     if (!b) c.onlySeries.push(id);
     if (!s) c.onlyBase.push(id);
     if (s === 'fail' && b !== 'fail') c.newFailures.push({ test: id, base: b ?? 'absent', series: 'fail' });
+    else if (s === 'skip' && b === 'pass') c.newFailures.push({ test: id, base: 'pass', series: 'skip' });
     else if (!s && b === 'pass') c.newFailures.push({ test: id, base: 'pass', series: 'absent' });
     else if (s === 'fail' && b === 'fail') c.failBoth.push(id);
     else if (b === 'fail' && s === 'pass') c.fixed.push(id);
   }
   return c;
+}
+
+/**
+ * Runs that prove nothing: a suite, or a unit test binary ("test-x /path" ids), that
+ * reported no passing test -- it ran nothing, or skipped everything.
+ */
+export function emptyRuns(suite: SuiteName, results: TestResults): string[] {
+  const groups = new Map<string, TestStatus[]>([[suite, Object.values(results)]]);
+  if (suite === 'unit') {
+    for (const [id, status] of Object.entries(results)) {
+      const binary = id.split(' ')[0]!;
+      groups.set(binary, [...(groups.get(binary) ?? []), status]);
+    }
+  }
+  return [...groups]
+    .filter(([, statuses]) => !statuses.includes('pass'))
+    .map(([name, statuses]) => `${name}: no test passed (${statuses.length} reported, ${statuses.filter((x) => x === 'skip').length} skipped)`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -262,10 +283,18 @@ function unitSuite(): SuiteSpec {
       for (const t of SUITE_UNIT_TESTS) {
         const paths = only?.filter((id) => id.startsWith(`${t} /`)).map((id) => id.slice(t.length + 1));
         if (paths && !paths.length) continue;
-        const r = await capture(join(ctx.buildDir, 'tests', 'unit', t), ['--tap', '-k', ...(paths ?? []).flatMap((p) => ['-p', p])], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 10 * MIN });
+        const bin = join(ctx.buildDir, 'tests', 'unit', t);
+        const l = paths ? undefined : await capture(bin, ['-l'], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 2 * MIN });
+        const r = await capture(bin, ['--tap', '-k', ...(paths ?? []).flatMap((p) => ['-p', p])], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 10 * MIN });
         seconds += r.seconds;
         const parsed = parseTap(r.stdout, `${t} `);
         Object.assign(results, parsed);
+        const listed = l && l.stdout.split('\n').filter((line) => line.startsWith('/')).length;
+        if (listed !== undefined && Object.keys(parsed).length !== listed) {
+          // It stopped early, or reported fewer cases than it has.
+          results[`${t} (cases)`] = 'fail';
+          notes.push(`${t} reported ${Object.keys(parsed).length} of the ${listed} cases -l lists`);
+        }
         if (r.exitCode !== 0 && !Object.values(parsed).includes('fail')) {
           // It died without reporting a failing case (a crash, an abort, the timeout).
           results[`${t} (process)`] = 'fail';
@@ -356,7 +385,10 @@ export interface SuitesOptions extends BuildOptions {
   only?: SuiteName[];
   /** Run these iotests instead of the quick group, per image format (the CI's bounded subset). */
   iotests?: Partial<Record<IotestsFormat, string[]>>;
-  /** Re-run new failures once with the series; those that pass are reported as flaky. Default true. */
+  /**
+   * Run new failures again, RERUNS times on each side, to tell a flaky test apart from one
+   * that always fails (both fail the run, unless the test is flaky on base too). Default true.
+   */
   retry?: boolean;
   /** Where the raw outputs go; default ~/.cache/iohang/suites/<time>. */
   logDir?: string;
@@ -366,23 +398,41 @@ export interface SideRun extends SuiteRun {
   logFile: string;
 }
 
+/** A new failure run again on both sides: its status in every run, the first one included. */
+export interface Rerun {
+  test: string;
+  base: TestStatus[];
+  series: TestStatus[];
+}
+
 export interface SuiteReport {
   suite: SuiteName;
   base: SideRun;
   series: SideRun;
   comparison: SuiteComparison;
-  /** New failures that passed when run again with the series. */
-  flaky: string[];
+  /** The new failures that were run again. */
+  reruns: Rerun[];
 }
 
 export interface SuitesReport {
   logDir: string;
   suites: SuiteReport[];
-  /** Over all suites, flaky ones left out. */
-  newFailures: (NewFailure & { suite: SuiteName })[];
+  /** Over all suites, the tests flaky on both sides left out: flaky with the series only is a failure. */
+  newFailures: (NewFailure & { suite: SuiteName; flaky: boolean })[];
+  /** Suites or unit binaries on either side that passed no test at all (see emptyRuns). */
+  emptyRuns: string[];
   /** Seconds spent building both sides. */
   buildSeconds: number;
 }
+
+/** Runs of each side for a new failure, the first one included. */
+export const RUNS_PER_NEW_FAILURE = 3;
+
+/** Passed in some runs and failed or skipped in others. */
+export const isFlaky = (runs: TestStatus[]) => runs.includes('pass') && runs.some((x) => x !== 'pass');
+
+/** Flaky with the series and on base too: the environment, not the series. */
+export const flakyOnBoth = (r: Rerun) => isFlaky(r.series) && r.base.some((x) => x !== 'pass');
 
 export function suiteSpecs(opts: Pick<SuitesOptions, 'only' | 'iotests'> = {}): SuiteSpec[] {
   const all = [unitSuite(), qtestSuite(), iotestsSuite('raw', opts.iotests?.raw), iotestsSuite('qcow2', opts.iotests?.qcow2)];
@@ -409,18 +459,28 @@ async function prepareSide(side: Side, opts: BuildOptions, config: BuildConfig, 
 }
 
 /**
- * Run the new failures of one suite once more with the series: those that pass now are
- * flaky (returned), not counted as new failures, but listed. A crashed binary is not retried.
+ * Run the new failures of one suite again on both sides, alternately, until each side has
+ * run them `runs` times in all: a flaky test shows as passing in some runs. Pseudo tests
+ * (a crashed binary, missing cases) are not run again: they are failures whatever happens.
  */
-export async function rerunNewFailures(spec: SuiteSpec, series: SideContext, c: SuiteComparison, logFile: string, log: (line: string) => void): Promise<string[]> {
-  const retry = c.newFailures.filter((f) => f.series === 'fail' && !f.test.endsWith('(process)')).map((f) => f.test);
-  if (!retry.length) return [];
-  writeFileSync(logFile, `# ${spec.name} on series, again: ${retry.join(' ')}\n`);
-  log(`suites: ${spec.name}: ${retry.length} new failures; running them again with the series`);
-  const again = await spec.run(series, logFile, retry);
-  const flaky = retry.filter((t) => again.results[t] === 'pass');
-  if (flaky.length) log(`suites: ${spec.name}: passed the second time (flaky): ${flaky.join(', ')}`);
-  return flaky;
+export async function rerunNewFailures(spec: SuiteSpec, ctx: Record<Side, SideContext>, c: SuiteComparison, logDir: string, log: (line: string) => void, runs = RUNS_PER_NEW_FAILURE): Promise<Rerun[]> {
+  const tests = c.newFailures.filter((f) => f.series !== 'absent' && !/\((process|cases|bail out)\)$/.test(f.test));
+  if (!tests.length) return [];
+  const reruns: Rerun[] = tests.map((f) => ({ test: f.test, base: [f.base as TestStatus], series: [f.series as TestStatus] }));
+  log(`suites: ${spec.name}: ${tests.length} new failures; running them ${runs - 1} more times on each side`);
+  for (let i = 1; i < runs; i++) {
+    for (const side of SIDES) {
+      const logFile = join(logDir, `${spec.name}-${side}-rerun-${i}.log`);
+      writeFileSync(logFile, `# ${spec.name} on ${side}, run ${i + 1} of the new failures: ${tests.map((t) => t.test).join(' ')}\n`);
+      const again = await spec.run(ctx[side], logFile, tests.map((t) => t.test));
+      for (const r of reruns) r[side].push(again.results[r.test] ?? 'fail');
+    }
+  }
+  for (const r of reruns) {
+    const verdict = isFlaky(r.series) ? (flakyOnBoth(r) ? 'flaky on both sides' : 'flaky with the series') : 'fails every time';
+    log(`suites: ${spec.name}: ${r.test}: ${verdict} (series ${r.series.join(' ')}; base ${r.base.join(' ')})`);
+  }
+  return reruns;
 }
 
 /**
@@ -461,15 +521,31 @@ export async function runSuites(opts: SuitesOptions = {}): Promise<SuitesReport>
         log(`suites: ${spec.name} on ${side}: ${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped in ${run.seconds.toFixed(1)} s${run.notes.length ? ` (${run.notes.join('; ')})` : ''}`);
       }
       const comparison = compareResults(runs.base.results, runs.series.results);
-      const flaky = opts.retry === false ? [] : await rerunNewFailures(spec, ctx.series, comparison, join(logDir, `${spec.name}-series-retry.log`), log);
-      suites.push({ suite: spec.name, base: runs.base, series: runs.series, comparison, flaky });
+      const reruns = opts.retry === false ? [] : await rerunNewFailures(spec, ctx, comparison, logDir, log);
+      suites.push({ suite: spec.name, base: runs.base, series: runs.series, comparison, reruns });
     }
-    const newFailures = suites.flatMap((s) => s.comparison.newFailures.filter((f) => !s.flaky.includes(f.test)).map((f) => ({ ...f, suite: s.suite })));
-    const report: SuitesReport = { logDir, suites, newFailures, buildSeconds };
+    const report: SuitesReport = { logDir, suites, newFailures: newFailuresOf(suites), emptyRuns: emptyRunsOf(suites), buildSeconds };
     writeFileSync(join(logDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
     return report;
   });
 }
+
+/** The new failures of every suite, each marked flaky or not; those flaky on base too left out. */
+export function newFailuresOf(suites: Pick<SuiteReport, 'suite' | 'comparison' | 'reruns'>[]): SuitesReport['newFailures'] {
+  return suites.flatMap((s) =>
+    s.comparison.newFailures.flatMap((f) => {
+      const r = s.reruns.find((x) => x.test === f.test);
+      return r && flakyOnBoth(r) ? [] : [{ ...f, suite: s.suite, flaky: !!r && isFlaky(r.series) }];
+    }),
+  );
+}
+
+export function emptyRunsOf(suites: Pick<SuiteReport, 'suite' | 'base' | 'series'>[]): string[] {
+  return suites.flatMap((s) => SIDES.flatMap((side) => emptyRuns(s.suite, s[side].results).map((e) => `${side}: ${e}`)));
+}
+
+/** Whether the run shows the series breaking nothing. */
+export const suitesPassed = (r: Pick<SuitesReport, 'newFailures' | 'emptyRuns'>) => r.newFailures.length === 0 && r.emptyRuns.length === 0;
 
 // ---------------------------------------------------------------------------------------
 // Output
@@ -480,27 +556,37 @@ function table(head: string[], rows: string[][]): string[] {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
+const runsText = (runs: TestStatus[]) => `${runs.filter((x) => x === 'pass').length} of ${runs.length} runs passed`;
+
 /** Passed / failed / skipped per suite and side, then the new failures (and what else differs). */
-export function formatSuitesReport(report: Pick<SuitesReport, 'suites' | 'newFailures'> & { logDir?: string }): string {
+export function formatSuitesReport(report: Pick<SuitesReport, 'suites' | 'newFailures' | 'emptyRuns'> & { logDir?: string }): string {
   const rows: string[][] = [];
   for (const s of report.suites) {
+    const mine = report.newFailures.filter((f) => f.suite === s.suite);
     for (const side of SIDES) {
       const c = s.comparison[side];
-      const newOnes = s.comparison.newFailures.filter((f) => !s.flaky.includes(f.test)).length;
-      rows.push([side === 'base' ? s.suite : '', side, String(c.passed), String(c.failed), String(c.skipped), `${s[side].seconds.toFixed(1)} s`, side === 'series' ? String(newOnes) : '']);
+      const series = side === 'series';
+      rows.push([side === 'base' ? s.suite : '', side, String(c.passed), String(c.failed), String(c.skipped), `${s[side].seconds.toFixed(1)} s`, series ? String(mine.length) : '', series ? String(mine.filter((f) => f.flaky).length) : '']);
     }
   }
-  const out = table(['suite', 'side', 'passed', 'failed', 'skipped', 'time', 'new failures'], rows);
+  const out = table(['suite', 'side', 'passed', 'failed', 'skipped', 'time', 'new failures', 'of them flaky'], rows);
   out.push('');
   if (report.newFailures.length === 0) out.push('new failures (fail with the series, not on base): none');
   else {
     out.push(`new failures (fail with the series, not on base): ${report.newFailures.length}`);
-    for (const f of report.newFailures) out.push(`  ${f.suite} ${f.test}: ${f.series === 'absent' ? 'did not report' : 'fails'} with the series; ${f.base === 'absent' ? 'absent' : f.base === 'skip' ? 'not run' : 'passes'} on base`);
+    for (const f of report.newFailures) {
+      const what = f.series === 'absent' ? 'did not report' : f.series === 'skip' ? 'is skipped' : 'fails';
+      const r = report.suites.find((s) => s.suite === f.suite)?.reruns.find((x) => x.test === f.test);
+      const runs = r ? ` (series: ${runsText(r.series)}; base: ${runsText(r.base)})` : '';
+      out.push(`  ${f.suite} ${f.test}: ${f.flaky ? 'flaky' : what} with the series; ${f.base === 'absent' ? 'absent' : f.base === 'skip' ? 'not run' : 'passes'} on base${runs}`);
+    }
   }
+  if (report.emptyRuns.length) out.push(`runs in which no test passed: ${report.emptyRuns.length}`, ...report.emptyRuns.map((e) => `  ${e}`));
   for (const s of report.suites) {
     const c = s.comparison;
     const more: string[] = [];
-    if (s.flaky.length) more.push(`flaky (failed with the series, passed when run again): ${s.flaky.join(' ')}`);
+    const both = s.reruns.filter(flakyOnBoth);
+    if (both.length) more.push(`flaky on both sides (not counted): ${both.map((r) => `${r.test} (series: ${runsText(r.series)}; base: ${runsText(r.base)})`).join(' ')}`);
     if (c.failBoth.length) more.push(`fail on both sides: ${c.failBoth.join(' ')}`);
     if (c.fixed.length) more.push(`fail on base only: ${c.fixed.join(' ')}`);
     if (c.onlySeries.length) more.push(`only with the series: ${c.onlySeries.map((t) => `${t} (${s.series.results[t]})`).join(' ')}`);

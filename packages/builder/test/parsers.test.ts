@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dscFiles, formatSeriesTable, missingDependency, parseCheckpatchTotals, sameSeries } from '../src/index.ts';
+import { dscFiles, formatSeriesTable, listedCases, missingDependency, parseCheckpatchTotals, sameSeries, tapPassed } from '../src/index.ts';
 
 describe('missingDependency', () => {
   it('maps what meson says to the Debian package', () => {
@@ -47,5 +47,18 @@ describe('update-lock helpers', () => {
   it('moves a pin only within the same major.minor', () => {
     expect(sameSeries('1:10.0.14+ds-0+deb13u1', '1:10.0.13+ds-0+deb13u1')).toBe(true);
     expect(sameSeries('1:10.2.2+ds-1', '1:10.0.13+ds-0+deb13u1')).toBe(false);
+  });
+});
+
+describe('tapPassed', () => {
+  const tap = '1..3\nok 1 /io-hang/a\nok 2 /io-hang/b\nok 3 /io-hang/c\n';
+  it('passes a binary that reported every case -l lists, each ok', () => {
+    expect(tapPassed(tap, listedCases('# random seed: x\n1..3\n/io-hang/a\n/io-hang/b\n/io-hang/c\n'))).toBe(true);
+  });
+  it('fails one that stopped early, skipped a case, failed one or ran none', () => {
+    expect(tapPassed('1..3\nok 1 /io-hang/a\n', 3)).toBe(false);
+    expect(tapPassed(tap.replace('ok 2 /io-hang/b', 'ok 2 /io-hang/b # SKIP no iothreads'), 3)).toBe(false);
+    expect(tapPassed(tap.replace('ok 2', 'not ok 2'), 3)).toBe(false);
+    expect(tapPassed('1..0\n', 0)).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareResults, formatSuitesReport, rerunNewFailures, iotestsCheckFinished, parseIotestsCheck, parseSuiteList, parseTap, selectQosPaths, suiteEnv, type SideContext, type SuiteReport, type SuiteSpec } from '../src/index.ts';
+import { compareResults, emptyRuns, emptyRunsOf, formatSuitesReport, newFailuresOf, rerunNewFailures, suitesPassed, iotestsCheckFinished, parseIotestsCheck, parseSuiteList, parseTap, selectQosPaths, suiteEnv, type SideContext, type SuiteReport, type SuiteSpec } from '../src/index.ts';
 
 // Fragments of real runs (iohang qemu suites, QEMU 10.0.13).
 const TAP_DRAIN = `# random seed: R02S285a15d1ffa74584de0cf880fe7bbe6c
@@ -88,11 +88,42 @@ describe('compareResults', () => {
     ]);
   });
 
+  it('a test skipped with the series that passes on base is a new failure', () => {
+    const c = compareResults({ a: 'pass', b: 'skip' }, { a: 'skip', b: 'skip' });
+    expect(c.newFailures).toEqual([{ test: 'a', base: 'pass', series: 'skip' }]);
+  });
+
+  it('a unit binary that reports fewer cases with the series than on base fails: the missing cases are new failures', () => {
+    const base = parseTap(TAP_DRAIN, 'test-bdrv-drain ');
+    const series = parseTap(TAP_DRAIN.split('# Start of driver-cb')[0]!, 'test-bdrv-drain ');
+    expect(compareResults(base, series).newFailures.map((f) => [f.test, f.series])).toEqual([
+      ['test-bdrv-drain /bdrv-drain/driver-cb/drain', 'absent'],
+      ['test-bdrv-drain /bdrv-drain/driver-cb/drain_all', 'absent'],
+    ]);
+  });
+
   it('a test that fails on base only is listed as fixed, not as a failure', () => {
     const c = compareResults(parseTap(TAP_BAD), parseTap(TAP_BAD.replace('not ok 2', 'ok 2')));
     expect(c.newFailures).toEqual([]);
     expect(c.fixed).toEqual(['/block-backend/drain_all_aio_error']);
     expect(c.failBoth).toEqual(['(bail out)']);
+  });
+});
+
+describe('emptyRuns', () => {
+  it('a suite, or a unit binary, in which nothing passed proves nothing and is reported', () => {
+    const results = { ...parseTap(TAP_DRAIN, 'test-bdrv-drain '), 'test-block-backend /a': 'skip' as const, 'test-block-backend /b': 'skip' as const };
+    expect(emptyRuns('unit', results)).toEqual(['test-block-backend: no test passed (2 reported, 2 skipped)']);
+    expect(emptyRuns('iotests-raw', { '040': 'skip' })).toEqual(['iotests-raw: no test passed (1 reported, 1 skipped)']);
+    expect(emptyRuns('qtest', {})).toEqual(['qtest: no test passed (0 reported, 0 skipped)']);
+    expect(emptyRuns('iotests-raw', { '040': 'skip', '041': 'pass' })).toEqual([]);
+  });
+
+  it('fails the run even when both sides are empty alike', () => {
+    const side = { results: { '040': 'skip' as const }, seconds: 1, notes: [], logFile: 'x' };
+    const empty = emptyRunsOf([{ suite: 'iotests-raw', base: side, series: side }]);
+    expect(empty).toEqual(['base: iotests-raw: no test passed (1 reported, 1 skipped)', 'series: iotests-raw: no test passed (1 reported, 1 skipped)']);
+    expect(suitesPassed({ newFailures: [], emptyRuns: empty })).toBe(false);
   });
 });
 
@@ -134,14 +165,14 @@ describe('suite helpers', () => {
       base: { results: base, seconds: 49.7, notes: [], logFile: 'b.log' },
       series: { results: series, seconds: 52.1, notes: [], logFile: 's.log' },
       comparison: compareResults(base, series),
-      flaky: [],
+      reruns: [],
     };
-    const text = formatSuitesReport({ suites: [s], newFailures: s.comparison.newFailures.map((f) => ({ ...f, suite: s.suite })) });
+    const text = formatSuitesReport({ suites: [s], newFailures: newFailuresOf([s]), emptyRuns: [] });
     expect(text.split('\n')).toEqual([
-      'suite        side    passed  failed  skipped  time    new failures',
-      '-----------  ------  ------  ------  -------  ------  ------------',
+      'suite        side    passed  failed  skipped  time    new failures  of them flaky',
+      '-----------  ------  ------  ------  -------  ------  ------------  -------------',
       'iotests-raw  base    1       1       1        49.7 s',
-      '             series  1       2       1        52.1 s  1',
+      '             series  1       2       1        52.1 s  1             0',
       '',
       'new failures (fail with the series, not on base): 1',
       '  iotests-raw 159: fails with the series; passes on base',
@@ -153,20 +184,55 @@ describe('suite helpers', () => {
 });
 
 describe('rerunNewFailures', () => {
-  it('runs only the new failures again with the series; those that pass now are flaky', async () => {
-    const asked: (string[] | undefined)[] = [];
+  /** A suite whose tests pass or fail by side and run number, as scripted. */
+  function scripted(script: Record<string, Record<'base' | 'series', ('pass' | 'fail')[]>>) {
+    const asked: [string, string[] | undefined][] = [];
+    const runs = { base: 0, series: 0 };
     const spec: SuiteSpec = {
       name: 'iotests-qcow2',
       targets: [],
-      run: async (_ctx, _log, only) => {
-        asked.push(only);
-        return { results: { '040': 'pass', '041': 'fail' }, seconds: 1, notes: [] };
+      run: async (ctx, _log, only) => {
+        asked.push([ctx.side, only]);
+        const n = ++runs[ctx.side];
+        return { results: Object.fromEntries((only ?? []).map((t) => [t, script[t]![ctx.side][n]!])), seconds: 1, notes: [] };
       },
     };
+    return { spec, asked };
+  }
+  const ctx = { base: { side: 'base' }, series: { side: 'series' } } as Record<'base' | 'series', SideContext>;
+  const logDir = () => mkdtempSync(join(tmpdir(), 'retry-'));
+
+  it('runs the new failures again the same number of times on each side; a crashed binary is not run again', async () => {
+    const { spec, asked } = scripted({ '040': { base: ['pass', 'pass', 'pass'], series: ['fail', 'fail', 'fail'] }, '041': { base: ['pass', 'pass', 'pass'], series: ['fail', 'pass', 'fail'] } });
     const c = compareResults({ '040': 'pass', '041': 'pass', '042': 'fail', 'x (process)': 'pass' }, { '040': 'fail', '041': 'fail', '042': 'fail', 'x (process)': 'fail' });
-    const ctx = { side: 'series' } as SideContext;
-    const flaky = await rerunNewFailures(spec, ctx, c, join(mkdtempSync(join(tmpdir(), 'retry-')), 'retry.log'), () => {});
-    expect(asked).toEqual([['040', '041']]);
-    expect(flaky).toEqual(['040']);
+    const reruns = await rerunNewFailures(spec, ctx, c, logDir(), () => {});
+    expect(asked).toEqual([
+      ['base', ['040', '041']],
+      ['series', ['040', '041']],
+      ['base', ['040', '041']],
+      ['series', ['040', '041']],
+    ]);
+    expect(reruns).toEqual([
+      { test: '040', base: ['pass', 'pass', 'pass'], series: ['fail', 'fail', 'fail'] },
+      { test: '041', base: ['pass', 'pass', 'pass'], series: ['fail', 'pass', 'fail'] },
+    ]);
+  });
+
+  it('a test flaky with the series only fails the run and shows as flaky; flaky on base too, it is the environment', async () => {
+    const { spec } = scripted({
+      onlySeries: { base: ['pass', 'pass', 'pass'], series: ['fail', 'pass', 'pass'] },
+      both: { base: ['pass', 'fail', 'pass'], series: ['fail', 'pass', 'pass'] },
+    });
+    const comparison = compareResults({ onlySeries: 'pass', both: 'pass' }, { onlySeries: 'fail', both: 'fail' });
+    const reruns = await rerunNewFailures(spec, ctx, comparison, logDir(), () => {});
+    const side = { results: {}, seconds: 1, notes: [], logFile: 'x' };
+    const s: SuiteReport = { suite: 'iotests-qcow2', base: side, series: side, comparison, reruns };
+    const newFailures = newFailuresOf([s]);
+    expect(newFailures).toEqual([{ test: 'onlySeries', base: 'pass', series: 'fail', suite: 'iotests-qcow2', flaky: true }]);
+    expect(suitesPassed({ newFailures, emptyRuns: [] })).toBe(false);
+    const text = formatSuitesReport({ suites: [s], newFailures, emptyRuns: [] }).split('\n');
+    expect(text[3]).toMatch(/^ +series .* 1 +1$/);
+    expect(text).toContain('  iotests-qcow2 onlySeries: flaky with the series; passes on base (series: 2 of 3 runs passed; base: 3 of 3 runs passed)');
+    expect(text).toContain('  flaky on both sides (not counted): both (series: 2 of 3 runs passed; base: 2 of 3 runs passed)');
   });
 });

@@ -3,7 +3,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { IohangError } from '@iohang/builder';
-import { spawnOwned, stopProcess, withTimeout } from '@iohang/vm';
+import { describeEnd, endOf, spawnOwned, stopProcess, withTimeout } from '@iohang/vm';
 import { NbdkitBackend, type NbdkitOptions } from './nbdkit.ts';
 
 /**
@@ -51,11 +51,14 @@ export class NbdfuseImage implements AsyncDisposable {
     return [this.fuse.pid, this.nbd.pid].filter((p): p is number => p !== undefined);
   }
 
+  /** Unmount and stop both daemons; it is an error if either had died before. */
   async stop(): Promise<void> {
-    // Unmount first so nothing is left stale, then let both processes go.
+    const fuseEnd = endOf(this.fuse);
+    // Unmount first so nothing is left stale, then let both processes go (nbdfuse exits on the unmount).
     await $({ quiet: true })`fusermount3 -u -z ${this.path}`.nothrow();
     await stopProcess(this.fuse);
     await this.nbd.stop();
+    if (fuseEnd) throw new Error(`nbdfuse had died before the test stopped it (${describeEnd(fuseEnd)})`);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

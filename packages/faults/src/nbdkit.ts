@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IohangError } from '@iohang/builder';
-import { spawnOwned, stopProcess, withTimeout } from '@iohang/vm';
+import { spawnOwned, stopDaemon, stopProcess, withTimeout } from '@iohang/vm';
 import type { ErrnoName, IoOp } from './ops.ts';
 
 /** nbdkit error filter names per request type (it has no flush hook). */
@@ -103,8 +103,9 @@ export class NbdkitBackend implements AsyncDisposable {
     rmSync(this.trigger, { force: true });
   }
 
+  /** Stop nbdkit; it is an error if it had died before. */
   async stop(): Promise<void> {
-    await stopProcess(this.child);
+    await stopDaemon(this.child, 'nbdkit', this.output);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,7 +1,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { IohangError } from '@iohang/builder';
-import { spawnOwned, stopProcess } from '@iohang/vm';
+import { describeEnd, endOf, spawnOwned, stopProcess } from '@iohang/vm';
 import { NetnsLink, STORAGE_ADDR, netnsPreflight, type LinkEnd, type NetnsLinkOptions } from './netns-link.ts';
 
 /**
@@ -121,9 +121,11 @@ export class NetnsIscsiStorage implements AsyncDisposable {
     if (this.stopped) return;
     this.stopped = true;
     // tgtd ignores SIGTERM; it keeps nothing that needs a clean shutdown (the LUNs are plain files).
+    const died = this.tgtd && endOf(this.tgtd);
     if (this.tgtd) await stopProcess(this.tgtd, 0);
     this.link.delete();
     for (const f of ['', '.lock']) rmSync(`/var/run/tgtd/socket.${this.controlPort}${f}`, { force: true });
+    if (died) throw new Error(`tgtd had died before the test stopped it (${describeEnd(died)}): ${this.output.trim()}`);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

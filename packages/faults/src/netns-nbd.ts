@@ -3,7 +3,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { IohangError } from '@iohang/builder';
-import { qemuPaths, spawnOwned, stopProcess } from '@iohang/vm';
+import { describeEnd, endOf, qemuPaths, spawnOwned, stopProcess, type ProcessEnd } from '@iohang/vm';
 import { NetnsLink, STORAGE_ADDR, netnsPreflight, type LinkEnd, type NetnsLinkOptions } from './netns-link.ts';
 
 /**
@@ -193,9 +193,11 @@ export class NetnsNbdStorage implements AsyncDisposable {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    const died = [this.relay && ['the relay', endOf(this.relay)], this.server && ['qemu-nbd', endOf(this.server)]].filter((d) => d && d[1]) as [string, ProcessEnd][];
     await Promise.all([this.relay, this.server].map((c) => (c ? stopProcess(c) : undefined)));
     this.link.delete();
     rmSync(this.socket, { force: true });
+    if (died.length) throw new Error(`${died.map(([what, end]) => `${what} had died before the test stopped it (${describeEnd(end)})`).join('; ')}: ${this.output.trim()}`);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

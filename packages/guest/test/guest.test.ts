@@ -26,7 +26,7 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Boot, run `fn`, always kill QEMU; on failure print the console tail. */
+/** Boot, run `fn`, always stop QEMU, which must end well; on failure print the console tail. */
 async function withVm(drives: string[], fn: (vm: TestVm) => Promise<void>): Promise<void> {
   const vm = await TestVm.start(guest, drives);
   console.log(`boot: QEMU start -> IOHANG-GUEST-READY in ${((vm.bootMs ?? NaN) / 1000).toFixed(1)} s (${/IOHANG-GUEST-READY uptime=\S+/.exec(vm.console)?.[0]})`);
@@ -34,10 +34,12 @@ async function withVm(drives: string[], fn: (vm: TestVm) => Promise<void>): Prom
     await fn(vm);
   } catch (e) {
     console.error(`--- guest console (tail) ---\n${vm.tail()}`);
-    throw e;
-  } finally {
     await vm.kill();
+    throw e;
   }
+  const problems = await vm.stop();
+  if (problems.length) console.error(`--- guest console (tail) ---\n${vm.tail()}`);
+  expect(problems, 'QEMU did not end well').toEqual([]);
 }
 
 /** Run a command in the guest and parse the JSON iotool printed. */

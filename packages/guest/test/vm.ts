@@ -90,13 +90,34 @@ export class TestVm {
 
   /** SIGTERM, then SIGKILL if QEMU is still there after 3 s. */
   async kill(): Promise<void> {
+    await this.stop();
+  }
+
+  /**
+   * Stop QEMU as kill() does and say what was wrong with how it ended: it had already
+   * ended by itself, it did not exit 0 on SIGTERM, it needed the SIGKILL, or it printed
+   * an assertion. Empty when it ended well.
+   */
+  async stop(): Promise<string[]> {
     const { child } = this;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await gone;
-    clearTimeout(timer);
+    const ended = (): string => (child.signalCode ? `killed by ${child.signalCode}` : `exit code ${child.exitCode}`);
+    const problems: string[] = [];
+    if (child.exitCode !== null || child.signalCode !== null) problems.push(`QEMU had ended by itself (${ended()})`);
+    else {
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      let forced = false;
+      const timer = setTimeout(() => {
+        forced = true;
+        child.kill('SIGKILL');
+      }, 3000);
+      await gone;
+      clearTimeout(timer);
+      if (forced) problems.push('QEMU did not exit within 3 s of SIGTERM and was killed');
+      else if (child.exitCode !== 0) problems.push(`QEMU ended with ${ended()} on SIGTERM`);
+    }
+    problems.push(...this.console.split('\n').filter((l) => /Assertion `.*' failed|==\d+==ERROR: |runtime error: /.test(l)));
+    return problems;
   }
 
   private async until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {

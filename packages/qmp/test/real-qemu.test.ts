@@ -27,14 +27,23 @@ function alive(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
 }
 
-/** Stops QEMU: SIGTERM, then SIGKILL if it is still there after 3 s. */
-async function kill(child: ChildProcess): Promise<void> {
-  if (!alive(child)) return;
-  const exit = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exit;
-  clearTimeout(timer);
+/**
+ * Stops QEMU (SIGTERM, then SIGKILL if it is still there after 3 s) and says how it ended:
+ * "exit 0" is a clean end, on SIGTERM or after quit.
+ */
+async function stop(child: ChildProcess): Promise<string> {
+  let forced = false;
+  if (alive(child)) {
+    const exit = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      forced = true;
+      child.kill('SIGKILL');
+    }, 3000);
+    await exit;
+    clearTimeout(timer);
+  }
+  return forced ? 'killed after SIGTERM did not end it' : child.signalCode ? `killed by ${child.signalCode}` : `exit ${child.exitCode}`;
 }
 
 /** Starts QEMU with a QMP socket and connects; on test failure prints the QMP transcript and stderr. */
@@ -58,8 +67,11 @@ async function startQemu(args: string[]): Promise<Vm> {
   ]);
   cleanups.push(async () => {
     await qmp.close();
-    await kill(child);
+    const end = await stop(child);
     rmSync(dir, { recursive: true, force: true });
+    // Every test ends with a QEMU that exits 0 and printed no assertion.
+    expect(end, `QEMU's end; stderr:\n${stderr}`).toBe('exit 0');
+    expect(stderr).not.toMatch(/Assertion `.*' failed|==\d+==ERROR: |runtime error: /);
   });
   return { child, qmp, exited };
 }
@@ -69,7 +81,9 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
+  // Every QEMU is stopped, even when an earlier one ended badly; then the first failure counts.
+  const results = await Promise.allSettled(cleanups.splice(0).map((cleanup) => cleanup()));
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
 });
 
 afterAll(async () => {

@@ -54,7 +54,7 @@ describe('bad QMP input on a running VM', () => {
 
   afterAll(async () => {
     await vm?.close();
-    expect(vm?.sanitizerReports()).toEqual([]);
+    expect(vm?.endProblems()).toEqual([]);
     const widths = [0, 1, 2].map((c) => Math.max(...table.map((r) => r[c]!.length)));
     console.log(['QMP input rejected while the VM runs:', ...table.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))].join('\n'));
   });

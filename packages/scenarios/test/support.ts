@@ -26,16 +26,17 @@ export async function bootVm(name: string, opts: Omit<VmOptions, 'guest' | 'logD
   const vm = await Vm.start({ ...opts, guest: await testGuest(), logDir });
   onTestFinished(async ({ task }) => {
     await vm.close();
-    // On an ASan build (IOHANG_QEMU_VARIANT=asan) any sanitizer report fails the test.
-    const reports = vm.sanitizerReports();
+    // A signal, an unexpected exit code, an assertion or a sanitizer report (an ASan build,
+    // IOHANG_QEMU_VARIANT=asan) fails the test, unless it said which end it expects.
+    const problems = vm.endProblems();
     // onTestFinished runs before onTestFailed hooks: the test's own result is already here.
-    if (task.result?.state === 'fail' || reports.length) {
+    if (task.result?.state === 'fail' || problems.length) {
       console.error(`--- ${name}: guest console (tail) ---\n${vm.consoleTail(40)}\n--- logs kept in ${logDir} ---`);
     } else {
       rmSync(logDir, { recursive: true, force: true });
     }
-    if (reports.length) {
-      expect.unreachable(`QEMU's sanitizers reported ${reports.length} problem(s):\n${reports.join('\n')}\n(full reports in ${join(logDir, 'qemu.log')})`);
+    if (problems.length) {
+      expect.unreachable(`QEMU did not end well:\n${problems.join('\n')}\n(QEMU's output and logs in ${logDir})`);
     }
   });
   return vm;

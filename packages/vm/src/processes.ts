@@ -39,13 +39,48 @@ export function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+/** How a process ended: its exit code, or the signal that ended it. */
+export interface ProcessEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The end of a process that has exited; undefined while it runs. */
+export function endOf(child: ChildProcess): ProcessEnd | undefined {
+  if (child.exitCode === null && child.signalCode === null) return undefined;
+  return { code: child.exitCode, signal: child.signalCode };
+}
+
+/** "code 1", "SIGSEGV" */
+export function describeEnd(end: ProcessEnd): string {
+  return end.signal ?? `code ${end.code}`;
+}
+
+/**
+ * SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone, with how it
+ * ended and whether it had ended by itself before (`before`) or needed the SIGKILL.
+ */
+export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<ProcessEnd & { before: boolean; forced: boolean }> {
+  const already = endOf(child);
+  if (already) return { ...already, before: true, forced: false };
+  let forced = false;
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const timer = setTimeout(() => {
+    forced = true;
+    child.kill('SIGKILL');
+  }, graceMs);
   await exited(child);
   clearTimeout(timer);
+  return { ...endOf(child)!, before: false, forced };
+}
+
+/**
+ * Stop a daemon a test relies on (nbdkit, tgtd, ...). One that had died by itself broke
+ * the test's premise: that is an error, with how it ended and what it printed.
+ */
+export async function stopDaemon(child: ChildProcess, what: string, output = ''): Promise<void> {
+  const end = await stopProcess(child);
+  if (end.before) throw new Error(`${what} had died before the test stopped it (${describeEnd(end)})${output.trim() ? `: ${output.trim()}` : ''}`);
 }
 
 /** PIDs of children still running (for tests that assert nothing is left). */

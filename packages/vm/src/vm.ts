@@ -7,7 +7,7 @@ import { IohangError } from '@iohang/builder';
 import { AgentOutputParser, encodeRequest, type Guest } from '@iohang/guest';
 import { QmpClient } from '@iohang/qmp';
 import { diskArgs, type DiskSpec } from './args.ts';
-import { spawnOwned, stopProcess } from './processes.ts';
+import { describeEnd, endOf, spawnOwned, stopProcess, type ProcessEnd } from './processes.ts';
 import { qemuPaths } from './qemu-paths.ts';
 
 export interface VmOptions {
@@ -79,6 +79,15 @@ export class Vm implements AsyncDisposable {
   private readonly logs: WriteStream[] = [];
   private closed = false;
   private readonly sanitizerLines: string[] = [];
+  private readonly crashLines: string[] = [];
+  /** Resolves when QEMU's stdout and stderr are read to their end. */
+  private readonly outputDone: Promise<void>;
+  /** How long close() waits for QEMU to exit after quit: an ASan build reports leaks then. */
+  private readonly exitGraceMs: number;
+  /** close() had to stop QEMU itself, with this signal, after quit did not end it. */
+  private stoppedWith?: NodeJS.Signals;
+  /** An end the test expects instead of a clean exit (a crash it provokes, kill()). */
+  private expectedEnd?: (end: ProcessEnd) => boolean;
 
   private constructor(opts: VmOptions) {
     const q = qemuPaths(opts.variant);
@@ -96,6 +105,7 @@ export class Vm implements AsyncDisposable {
       ...(opts.extraArgs ?? []),
       ...(opts.incoming ? ['-incoming', opts.incoming] : []),
     ];
+    this.exitGraceMs = /asan/.test(q.out) ? 60_000 : 15_000;
     const [cmd, ...prefix] = [...(opts.wrapCommand ?? []), q.system];
     this.child = spawnOwned(cmd!, [...prefix, ...this.args], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
     this.exit = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -105,16 +115,22 @@ export class Vm implements AsyncDisposable {
     const qemuLog = this.log('qemu.log');
     qemuLog.write(`${[cmd, ...prefix].join(' ')} ${this.args.join(' ')}\n`);
     let pending = '';
+    const scan = (lines: string[]) => {
+      this.sanitizerLines.push(...lines.filter((l) => SANITIZER_REPORT.test(l)));
+      this.crashLines.push(...lines.filter((l) => CRASH_REPORT.test(l)));
+    };
     const onQemuOutput = (b: Buffer) => {
       this.stderrText = (this.stderrText + b.toString()).slice(-TAIL_BYTES);
       qemuLog.write(b);
       // Whole lines only, so that a report split across chunks is still seen.
       const lines = (pending + b.toString()).split('\n');
       pending = lines.pop()!.slice(-4096);
-      this.sanitizerLines.push(...lines.filter((l) => SANITIZER_REPORT.test(l)));
+      scan(lines);
     };
     stdout.on('data', onQemuOutput);
     stderr.on('data', onQemuOutput);
+    const closed = (s: Readable) => new Promise<void>((resolve) => s.once('close', resolve));
+    this.outputDone = Promise.all([closed(stdout), closed(stderr)]).then(() => scan([pending]));
     consoleStream.on('data', (b: Buffer) => {
       this.consoleText = (this.consoleText + b.toString()).slice(-TAIL_BYTES);
       consoleLog.write(b);
@@ -236,6 +252,39 @@ export class Vm implements AsyncDisposable {
     return [...this.sanitizerLines];
   }
 
+  /**
+   * For a test that provokes an end other than a clean exit (a crash, a refusal): which
+   * ends are right. close() then reports no problem for them.
+   */
+  expectEnd(accept: (end: ProcessEnd) => boolean): void {
+    this.expectedEnd = accept;
+  }
+
+  /** How QEMU ended; undefined while it runs. */
+  get end(): ProcessEnd | undefined {
+    return endOf(this.child);
+  }
+
+  /**
+   * After close(): what was wrong with how QEMU ended, one line each -- killed by a signal,
+   * a non-zero exit code, an assertion or abort it printed, a sanitizer report, or having
+   * to be stopped because it did not exit after quit (a sanitizer may not have finished).
+   * Empty for a clean exit, or one the test expected (expectEnd()).
+   */
+  endProblems(): string[] {
+    const end = this.end;
+    if (!end) return ['QEMU is still running'];
+    const problems: string[] = [];
+    if (this.stoppedWith) {
+      problems.push(`QEMU did not exit within ${this.exitGraceMs / 1000} s of quit and was stopped with ${this.stoppedWith}: a crash or a sanitizer report may be missing`);
+    } else if (!(this.expectedEnd?.(end) ?? (end.code === 0 && end.signal === null))) {
+      problems.push(end.signal ? `QEMU was killed by ${end.signal}` : `QEMU exited with ${describeEnd(end)}`);
+    }
+    if (!this.expectedEnd) problems.push(...this.crashLines.map((l) => `QEMU printed: ${l.trim()}`));
+    problems.push(...this.sanitizerLines.map((l) => `sanitizer: ${l.trim()}`));
+    return problems;
+  }
+
   /** Whether the QEMU process is still running. */
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
@@ -246,22 +295,30 @@ export class Vm implements AsyncDisposable {
     await withTimeout(this.exit, timeoutMs);
   }
 
-  /** Ask QEMU to quit over QMP, then make sure the process is gone. Idempotent. */
+  /**
+   * Ask QEMU to quit over QMP, then make sure the process is gone and its output read to
+   * the end; endProblems() then says whether it ended well. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.running && this.qmp) {
       await withTimeout(this.qmp.execute('quit'), 3000).catch(() => undefined);
       // An ASan build checks for leaks on its way out: give it time to say so.
-      await this.waitExit(15_000).catch(() => undefined);
+      await this.waitExit(this.exitGraceMs).catch(() => undefined);
     }
-    await stopProcess(this.child, 2000);
+    const stopped = await stopProcess(this.child, 2000);
+    if (!stopped.before && !this.expectedEnd) this.stoppedWith = stopped.forced ? 'SIGKILL' : 'SIGTERM';
+    await withTimeout(this.outputDone, 10_000).catch(() => undefined);
     await this.qmp?.close().catch(() => undefined);
+    const end = this.end;
+    this.logs.find((l) => l.path.toString().endsWith('qemu.log'))?.write(`[QEMU ended: ${end ? describeEnd(end) : 'still running'}${this.stoppedWith ? `, stopped with ${this.stoppedWith}` : ''}]\n`);
     await Promise.all(this.logs.map((s) => new Promise((r) => s.end(r))));
   }
 
-  /** Kill QEMU at once (SIGKILL), as a crash would. */
+  /** Kill QEMU at once (SIGKILL), as a crash would; the test expects that end. */
   async kill(): Promise<void> {
+    this.expectEnd((end) => end.signal === 'SIGKILL');
     this.child.kill('SIGKILL');
     await this.close();
   }
@@ -273,6 +330,9 @@ export class Vm implements AsyncDisposable {
 
 /** The first line of a sanitizer report: ASan/LSan's "==pid==ERROR:" or UBSan's "runtime error:". */
 export const SANITIZER_REPORT = /==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: /;
+
+/** A failed assert() or g_assert() (both abort), or glib's "should not be reached". */
+export const CRASH_REPORT = /Assertion `.*' failed|^ERROR:\S+: (assertion failed|code should not be reached)/;
 
 export function tail(text: string, lines: number): string {
   return text.split('\n').slice(-lines).join('\n');
