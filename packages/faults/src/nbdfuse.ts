@@ -13,6 +13,8 @@ import { NbdkitBackend, type NbdkitOptions } from './nbdkit.ts';
  * unchanged -- also one whose nodes QMP cannot address.
  */
 export class NbdfuseImage implements AsyncDisposable {
+  private stopped = false;
+
   private constructor(
     readonly path: string,
     private readonly nbd: NbdkitBackend,
@@ -51,8 +53,10 @@ export class NbdfuseImage implements AsyncDisposable {
     return [this.fuse.pid, this.nbd.pid].filter((p): p is number => p !== undefined);
   }
 
-  /** Unmount and stop both daemons; it is an error if either had died before. */
+  /** Unmount and stop both daemons; it is an error if either had died before. Idempotent. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     const fuseEnd = endOf(this.fuse);
     // Unmount first so nothing is left stale, then let both processes go (nbdfuse exits on the unmount).
     await $({ quiet: true })`fusermount3 -u -z ${this.path}`.nothrow();

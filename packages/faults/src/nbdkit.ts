@@ -56,6 +56,7 @@ export class NbdkitBackend implements AsyncDisposable {
   readonly socket: string;
   readonly trigger: string;
   private output = '';
+  private stopped = false;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -103,8 +104,10 @@ export class NbdkitBackend implements AsyncDisposable {
     rmSync(this.trigger, { force: true });
   }
 
-  /** Stop nbdkit; it is an error if it had died before. */
+  /** Stop nbdkit; it is an error if it had died before. Idempotent. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     await stopDaemon(this.child, 'nbdkit', this.output);
   }
 

@@ -9,6 +9,9 @@ import { qemuPaths, spawnOwned, stopProcess } from '@iohang/vm';
 /** qemu-io in interactive mode, one command at a time, so one NBD connection lives through the outage. */
 export class QemuIo {
   private buf = '';
+  /** Everything qemu-io printed: it prints a prompt before it reads each command. */
+  private all = '';
+  private sent = 0;
   private waiter?: () => void;
   readonly child: ChildProcess;
 
@@ -20,6 +23,7 @@ export class QemuIo {
     for (const s of [this.child.stdout, this.child.stderr] as Readable[]) {
       s.on('data', (b: Buffer) => {
         this.buf += b.toString();
+        this.all += b.toString();
         this.waiter?.();
       });
     }
@@ -30,8 +34,10 @@ export class QemuIo {
     this.buf = '';
     const started = Date.now();
     (this.child.stdin as Writable).write(`${cmd}\n`);
-    // Its result, or the prompt for the next command (flush prints nothing when it works).
-    const done = () => /^\d[^\n]*ops;[^\n]*\n/m.test(this.buf) || /failed: [^\n]*\n/.test(this.buf) || this.buf.endsWith('qemu-io> ') || this.child.exitCode !== null;
+    const n = ++this.sent;
+    // Done when qemu-io asks for the next command: the prompt after the first one, n + 1 in
+    // all (a flush that works prints nothing else).
+    const done = () => (this.all.match(/qemu-io> /g)?.length ?? 0) > n || this.child.exitCode !== null;
     while (!done()) {
       if (Date.now() - started > timeoutMs) throw new Error(`qemu-io: "${cmd}" did not finish within ${timeoutMs / 1000} s; output: ${this.buf}`);
       await new Promise<void>((r) => {
