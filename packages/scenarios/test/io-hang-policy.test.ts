@@ -54,9 +54,13 @@ describe('I/O hang policy', () => {
     const recovered = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hang.seq + 1, timeoutMs: 10_000 });
     expect(recovered.data.set).toBe(false);
     const writeMs = Date.now() - storageBack;
-    // The write's success arms reads again.
-    expect((await vm.qmp.waitEvent('BLOCK_IO_HANG_TIMEOUT', { since: expired.seq + 1 })).data.set).toBe(false);
+    // The write's success says nothing about reads: they stay timed out (a read that fails
+    // now fails at once) until a read works, which arms them again.
+    expect(await ioHang()).toMatchObject({ hung: false, read: { 'timed-out': true }, write: { 'timed-out': false } });
+    expect(vm.qmp.events().filter((e) => e.seq > expired.seq && e.event === 'BLOCK_IO_HANG_TIMEOUT')).toEqual([]);
     expect(iotool(await vm.run(`iotool verify ${AT(32)} --count 4 --gen 2`)).ok).toBe(true);
+    expect((await vm.qmp.waitEvent('BLOCK_IO_HANG_TIMEOUT', { since: expired.seq + 1 })).data.set).toBe(false);
+    expect(await ioHang()).toMatchObject({ read: { 'timed-out': false } });
     expect(vm.qmp.events().filter((e) => e.seq >= since && e.event === 'BLOCK_IO_ERROR').map((e) => (e.data as { operation: string }).operation)).not.toContain('write');
 
     // 2. ETIMEDOUT is not among the default errors: the guest gets it at once. Chosen with
