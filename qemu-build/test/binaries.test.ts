@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
-import { readLock, readSeries, upstreamVersion, workspacePaths, type Manifest } from '@iohang/builder';
+import { workspacePaths } from '@iohang/core';
+import { readLock, readSeries, upstreamVersion, type Manifest } from '@iohang/builder';
 import { fetchKernel, type Kernel } from '@iohang/guest';
 
 const ws = workspacePaths();

@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { IohangError } from '@iohang/builder';
+import { IohangError } from '@iohang/core';
 import { baseQemu, hostDescription, qemuDescription, type Log } from './common.ts';
 import { formatP1, p1Figure, runP1 } from './p1-fast-path.ts';
 import { formatP2, p2Figure, runP2 } from './p2-stall.ts';

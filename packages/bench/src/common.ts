@@ -1,21 +1,13 @@
-/** What the benchmarks share: disks, faults on many disks at once, clocks, CPU time, QEMU's identity. */
+/** What the benchmarks share: the unpatched QEMU, query-block per disk, clocks, CPU time, QEMU's identity. */
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { cpus, hostname, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { IohangError } from '@iohang/builder';
-import { blkdebugRules } from '@iohang/faults';
-import type { BlockIOHangInfo, QmpClient } from '@iohang/qmp';
-import { nodeNames, qemuPaths, type DiskSpec, type Vm } from '@iohang/vm';
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { IohangError, qemuPaths, sleep } from '@iohang/core';
+import type { BlockIOHangInfo } from '@iohang/qmp';
+import type { Vm } from '@iohang/vm';
 
 export type Log = (line: string) => void;
-
-/** A virtio-blk disk on -blockdev, O_DIRECT + native AIO on the host like the other tests. */
-export function benchDisk(id: string, image: string, deviceProps: DiskSpec['deviceProps'] = {}): DiskSpec {
-  return { id, backend: image, protocolOptions: { aio: 'native', cache: { direct: true } }, deviceProps };
-}
 
 /** The unpatched build of the same base, or an error that says how to make it. */
 export function baseQemu(): ReturnType<typeof qemuPaths> {
@@ -27,39 +19,6 @@ export function baseQemu(): ReturnType<typeof qemuPaths> {
       `P1 compares against an unpatched QEMU of the same base, and there is none (${where})`,
       'Build it with: npx iohang qemu build --base   (or leave P1 out: --only P2,P3,P4)',
     );
-  }
-}
-
-/**
- * Storage faults on many disks at once: one blkdebug node per disk (every write fails with
- * EIO), all swapped in by a single blockdev-reopen transaction, and swapped out the same way,
- * so the storage of every disk fails and comes back at the same instant. The single-disk
- * equivalent is @iohang/faults' BlkdebugFault; this keeps the instant of the restore.
- */
-export class MultiFault {
-  private static counter = 0;
-  private constructor(
-    private readonly qmp: QmpClient,
-    private readonly ids: string[],
-    private readonly dbg: string[],
-  ) {}
-
-  static async start(qmp: QmpClient, ids: string[], ops: ('write' | 'read')[] = ['write']): Promise<MultiFault> {
-    const dbg = ids.map((id) => `bench-dbg${++MultiFault.counter}-${id}`);
-    for (const [k, id] of ids.entries()) {
-      await qmp.execute('blockdev-add', { driver: 'blkdebug', 'node-name': dbg[k]!, image: nodeNames(id).protocol, ...blkdebugRules({ ops }) });
-    }
-    await qmp.execute('blockdev-reopen', { options: ids.map((id, k) => ({ driver: 'raw', 'node-name': nodeNames(id).format, file: dbg[k]! })) });
-    return new MultiFault(qmp, ids, dbg);
-  }
-
-  /** Give every disk its storage back; resolves with the host time the reopen was answered. */
-  async stop(): Promise<{ sentMs: number; restoredMs: number }> {
-    const sentMs = Date.now();
-    await this.qmp.execute('blockdev-reopen', { options: this.ids.map((id) => ({ driver: 'raw', 'node-name': nodeNames(id).format, file: nodeNames(id).protocol })) });
-    const restoredMs = Date.now();
-    for (const node of this.dbg) await this.qmp.execute('blockdev-del', { 'node-name': node });
-    return { sentMs, restoredMs };
   }
 }
 

@@ -6,10 +6,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGuest, parseIotoolResult } from '@iohang/guest';
-import { Vm } from '@iohang/vm';
-import { baseQemu, benchDisk, type Log } from './common.ts';
+import { imageDisk, Vm } from '@iohang/vm';
+import { textTable } from '@iohang/core';
+import { baseQemu, type Log } from './common.ts';
 import type { BenchFigure } from './report.ts';
-import { fmt, fmtRatio, median, pairedRatio, summarize, table } from './stats.ts';
+import { fmt, fmtRatio, median, pairedRatio, summarize } from './stats.ts';
 
 export interface P1Options {
   /** Requests per measured run (one iotool run of one op on one disk). */
@@ -85,7 +86,7 @@ export async function runP1(opts: P1Options): Promise<P1Result> {
   /** One VM: boot, warm up every disk, then the measured runs, ops and disks taking turns. */
   const measure = async (round: number, variant: string, disks: { id: string; dev: string; variant: P1Variant }[]) => {
     const specs = disks.map((d) =>
-      benchDisk(d.id, images[d.variant], d.variant.startsWith('unpatched') ? {} : { iohang: d.variant === 'iohang=on' }),
+      imageDisk(d.id, images[d.variant], d.variant.startsWith('unpatched') ? {} : { iohang: d.variant === 'iohang=on' }),
     );
     await using vm = await Vm.start({ guest, disks: specs, variant, logDir: join(opts.dir, `p1-r${round}-${variant}`) });
     bootMs.push(vm.bootMs);
@@ -179,7 +180,7 @@ export function formatP1(r: P1Result): string {
   }
   return [
     `P1  fast-path cost on healthy storage: O_DIRECT ${BS / 1024} KiB sequential requests, one in flight; ${r.rounds} round${r.rounds === 1 ? '' : 's'}, each a fresh VM per variant (variants alternate), ${r.repeats} runs of ${r.requests} requests per op and disk in each`,
-    table(['op', 'QEMU', 'requests', 'p10 µs', 'median µs', 'p90 µs', 'best median µs per round', 'IOPS', 'latency ratio', 'IOPS ratio', 'latency ratio per round'], rows),
+    ...textTable(['op', 'QEMU', 'requests', 'p10 µs', 'median µs', 'p90 µs', 'best median µs per round', 'IOPS', 'latency ratio', 'IOPS ratio', 'latency ratio per round'], rows),
     'p10/median/p90: every request of every run. Per round: the best of the VM\'s runs (lowest median latency, highest IOPS): the machine\'s interference only adds time.',
     'ratios: patched / unpatched, the median of the per-round ratios (each round measures both side by side). IOPS: one request in flight, so it includes the guest\'s own time between requests.',
     'each VM has two disks measured in turn; the second disk\'s rows (unpatched 2nd disk; iohang=off, which on success runs the same code as iohang=on) show how far apart identical paths in one VM measure here.',

@@ -8,11 +8,13 @@
  */
 import { join } from 'node:path';
 import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
-import { qemuPaths, Vm } from '@iohang/vm';
+import { BlkdebugFault } from '@iohang/faults';
+import { qemuPaths, sleep, textTable } from '@iohang/core';
+import { blkdebugTarget, imageDisk, Vm } from '@iohang/vm';
 import { eventMs } from '@iohang/qmp';
-import { benchDisk, bestClock, clockSamples, eventDevice, MultiFault, sleep, type ClockSample, type Log } from './common.ts';
+import { bestClock, clockSamples, eventDevice, type ClockSample, type Log } from './common.ts';
 import type { BenchFigure } from './report.ts';
-import { fmt, median, summarize, table } from './stats.ts';
+import { fmt, median, summarize } from './stats.ts';
 
 export interface P2Options {
   /** Repetitions per retry interval. */
@@ -75,7 +77,7 @@ export async function runP2(opts: P2Options): Promise<P2Result> {
     plans.map(async ({ ms, recovery }, k) => {
       const id = recovery === 'timer' ? `r${ms}` : 'now';
       const image = await createDisk({ path: join(opts.dir, `p2-${id}.img`), sizeMiB: 8, format: 'raw' }, qemuPaths().img);
-      return { id, dev: `/dev/vd${String.fromCharCode(97 + k)}`, intervalMs: ms, recovery, spec: benchDisk(id, image, { iohang: true, 'iohang-retry-interval': ms }) };
+      return { id, dev: `/dev/vd${String.fromCharCode(97 + k)}`, intervalMs: ms, recovery, spec: imageDisk(id, image, { iohang: true, 'iohang-retry-interval': ms }) };
     }),
   );
   await using vm = await Vm.start({ guest: await buildGuest({ log }), disks: disks.map((d) => d.spec), logDir: join(opts.dir, 'p2-vm') });
@@ -87,14 +89,14 @@ export async function runP2(opts: P2Options): Promise<P2Result> {
       const before = await clockSamples(vm, 3);
       const since = vm.qmp.mark();
       const mine = (e: { data: Record<string, unknown> }) => eventDevice(e).includes(`/${d.id}/`);
-      const fault = await MultiFault.start(vm.qmp, [d.id]);
+      const fault = await BlkdebugFault.start(vm.qmp, blkdebugTarget(d), { ops: ['write'] });
       const writer = vm.exec(`iotool write ${d.dev} --bs ${BS} --count 1 --offset ${rep * BS} --gen ${rep + 1} --direct`, { timeoutMs: 120_000 + opts.holdMs });
       const hung = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => e.data.set === true && mine(e), timeoutMs: 60_000 });
       // Outages end at any point of the retry timer's cycle: spread the restores evenly over
       // one interval (the timer runs from the moment the write parked).
       const holdMs = d.recovery === 'timer' ? opts.holdMs + ((rep + 0.5) / opts.reps) * d.intervalMs : opts.holdMs;
       await sleep(holdMs);
-      const { sentMs, restoredMs } = await fault.stop();
+      const { sentMs, restoredMs } = await fault.end();
       if (d.recovery === 'retry-now') await vm.qmp.execute('block-io-hang-retry', { id: d.id });
       const retriedMs = Date.now();
       const recovered = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => e.data.set === false && mine(e), timeoutMs: 60_000 });
@@ -159,7 +161,7 @@ export function formatP2(r: P2Result): string {
   });
   return [
     `P2  guest-visible stall after the storage returns: a parked write, storage down ${fmt(r.holdMs / 1000)} s + a fraction of the interval, then restored; ms from the restore, median (min..max)`,
-    table(['recovery', 'reps', 'guest write done', 'same, by clock offset', 'BLOCK_IO_HANG(false)', 'next tick due / retry sent', 'done after it', 'clock ±', 'reopen'], rows),
+    ...textTable(['recovery', 'reps', 'guest write done', 'same, by clock offset', 'BLOCK_IO_HANG(false)', 'next tick due / retry sent', 'done after it', 'clock ±', 'reopen'], rows),
     'guest write done: BLOCK_IO_HANG(true) (the write\'s first EIO, host clock) + the write\'s latency in the guest (iotool timeline); never early, late by submit-to-EIO (<1 ms).',
     'same, by clock offset: the write\'s completion on the guest clock (start_unix_ms + timeline) moved to the host clock by the offset from `iotool now`, good to ± half its round trip (clock ±).',
     'restore: the answer to the restoring blockdev-reopen (reopen: sent to answered, ms). Restores are spread evenly over one retry interval.',

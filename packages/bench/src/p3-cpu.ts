@@ -6,10 +6,12 @@
  */
 import { join } from 'node:path';
 import { buildGuest, createDisk } from '@iohang/guest';
-import { qemuPaths, Vm } from '@iohang/vm';
-import { benchDisk, countWrites, cpuMs, eventDevice, ioHangInfo, MultiFault, sleep, type Log } from './common.ts';
+import { BlkdebugFault } from '@iohang/faults';
+import { qemuPaths, sleep, textTable } from '@iohang/core';
+import { blkdebugTarget, imageDisk, Vm } from '@iohang/vm';
+import { countWrites, cpuMs, eventDevice, ioHangInfo, type Log } from './common.ts';
 import type { BenchFigure } from './report.ts';
-import { fmt, median, table } from './stats.ts';
+import { fmt, median } from './stats.ts';
 
 export interface P3Options {
   /** Parked requests per hung window (guest processes with one write each). */
@@ -53,7 +55,7 @@ export async function runP3(opts: P3Options): Promise<P3Result> {
     opts.intervalsMs.map(async (ms, k) => {
       const id = `c${ms}`;
       const image = await createDisk({ path: join(opts.dir, `p3-${id}.img`), sizeMiB, format: 'raw' }, qemuPaths().img);
-      return { id, dev: `/dev/vd${String.fromCharCode(97 + k)}`, intervalMs: ms, spec: benchDisk(id, image, { iohang: true, 'iohang-retry-interval': ms }) };
+      return { id, dev: `/dev/vd${String.fromCharCode(97 + k)}`, intervalMs: ms, spec: imageDisk(id, image, { iohang: true, 'iohang-retry-interval': ms }) };
     }),
   );
   await using vm = await Vm.start({ guest: await buildGuest({ log }), disks: disks.map((d) => d.spec), logDir: join(opts.dir, 'p3-vm') });
@@ -83,7 +85,7 @@ export async function runP3(opts: P3Options): Promise<P3Result> {
 
       gen++;
       const since = vm.qmp.mark();
-      const fault = await MultiFault.start(vm.qmp, [d.id]);
+      const fault = await BlkdebugFault.start(vm.qmp, blkdebugTarget(d), { ops: ['write'] });
       // One O_DIRECT write per process, a block apart so that the guest cannot merge them.
       const dir = `/tmp/p3-${gen}`;
       const writers = vm.exec(
@@ -105,7 +107,7 @@ export async function runP3(opts: P3Options): Promise<P3Result> {
         log(`  P3: could not count retries (${e.message})`);
         return undefined;
       });
-      await fault.stop();
+      await fault.end();
       const w = await writers;
       const writesOk = Number(w.stdout.trim().split('\n').at(-1));
       await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => e.data.set === false && eventDevice(e).includes(`/${d.id}/`), timeoutMs: 60_000 });
@@ -151,7 +153,7 @@ export function formatP3(r: P3Result): string {
   }
   return [
     `P3  QEMU CPU time while hung: ${r.parked} parked one-block writes, ${fmt(r.windowMs / 1000)} s windows, idle and hung windows alternating in the same VM`,
-    table(['window', 'parked', 'windows', 'median ms CPU/s', 'each window', 'hung - idle', 'retries/s counted (nominal)', 'writes ok after'], rows),
+    ...textTable(['window', 'parked', 'windows', 'median ms CPU/s', 'each window', 'hung - idle', 'retries/s counted (nominal)', 'writes ok after'], rows),
     'ms CPU/s: QEMU\'s utime + stime over the window per second (1000 = one core). hung - idle: median of each hung window minus the idle window before it.',
     'retries/s: counted for up to 5 s right after each CPU window (QEMU trace event bdrv_co_pwritev_part, per node; tracing costs CPU, so never during one); nominal: parked x ticks per second.',
   ].join('\n');

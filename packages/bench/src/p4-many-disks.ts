@@ -6,11 +6,13 @@
  */
 import { join } from 'node:path';
 import { buildGuest, createDisk } from '@iohang/guest';
-import { diskArgs, qemuMemoryKiB, qemuPaths, Vm } from '@iohang/vm';
+import { BlkdebugFault } from '@iohang/faults';
+import { qemuPaths, sleep, textTable } from '@iohang/core';
+import { blkdebugTarget, diskArgs, imageDisk, qemuMemoryKiB, Vm } from '@iohang/vm';
 import { eventMs } from '@iohang/qmp';
-import { benchDisk, eventDevice, ioHangInfo, MultiFault, sleep, type Log } from './common.ts';
+import { eventDevice, ioHangInfo, type Log } from './common.ts';
 import type { BenchFigure } from './report.ts';
-import { fmt, median, summarize, table } from './stats.ts';
+import { fmt, median, summarize } from './stats.ts';
 
 export interface P4Options {
   disks: number;
@@ -77,7 +79,7 @@ export async function runP4(opts: P4Options): Promise<P4Result> {
   const specs = await Promise.all(
     ids.map(async (id, k) => {
       const image = await createDisk({ path: join(opts.dir, `p4-${id}.img`), sizeMiB: 2, format: 'raw' }, qemuPaths().img);
-      return benchDisk(id, image, { iohang: true, 'iohang-retry-interval': RETRY_INTERVAL_MS, bus: `br${Math.floor(k / PER_BRIDGE)}`, addr: `0x${((k % PER_BRIDGE) + 1).toString(16)}` });
+      return imageDisk(id, image, { iohang: true, 'iohang-retry-interval': RETRY_INTERVAL_MS, bus: `br${Math.floor(k / PER_BRIDGE)}`, addr: `0x${((k % PER_BRIDGE) + 1).toString(16)}` });
     }),
   );
   const extraArgs = [...Array.from({ length: bridges }, (_, b) => ['-device', `pci-bridge,id=br${b},chassis_nr=${b + 1}`]).flat(), ...specs.flatMap(diskArgs)];
@@ -99,7 +101,7 @@ export async function runP4(opts: P4Options): Promise<P4Result> {
   for (let rep = 0; rep < opts.reps; rep++) {
     const memBefore = qemuMemoryKiB(pid);
     const since = vm.qmp.mark();
-    const fault = await MultiFault.start(vm.qmp, ids);
+    const fault = await BlkdebugFault.start(vm.qmp, ids.map((id) => blkdebugTarget({ id })), { ops: ['write'] });
     const faulted = Date.now();
     const hungEvents = await allEvents(vm, since, true, ids, 60_000);
     const allHungMs = Math.max(...hungEvents.map(eventMs)) - faulted;
@@ -110,7 +112,7 @@ export async function runP4(opts: P4Options): Promise<P4Result> {
     const hungDisks = ids.filter((id) => info.get(id)?.hung).length;
     const parked = ids.reduce((n, id) => n + (info.get(id)?.['parked-requests'] ?? 0), 0);
     const memDuring = qemuMemoryKiB(pid);
-    const { restoredMs } = await fault.stop();
+    const { restoredMs } = await fault.end();
     const recovered = (await allEvents(vm, since, false, ids, 60_000)).map(eventMs);
     const x: P4Rep = {
       rep,
@@ -145,7 +147,7 @@ export function formatP4(r: P4Result): string {
   const memRow = (name: string, pick: (x: P4Rep) => number) => row(name, r.reps.map(pick), (k) => (Number.isFinite(k) ? mib(k) : '-'));
   return [
     `P4  ${r.disks} disks hung and recovered together (${r.guestDisks} seen by the guest, a writer on each): storage down ${fmt(r.holdMs / 1000)} s + a fraction of the 1000 ms retry interval, ${r.reps.length} reps`,
-    table(
+    ...textTable(
       ['measure', 'median', 'min .. max', 'each rep'],
       [
         row(`fault -> all ${r.disks} BLOCK_IO_HANG(true), ms`, r.reps.map((x) => x.allHungMs)),

@@ -72,9 +72,3 @@ export function fmtRatio(x: number): string {
   return Number.isFinite(x) ? `${x.toFixed(3)}x` : '-';
 }
 
-/** A plain-text table: columns padded to their widest cell, a dashed rule under the head. */
-export function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}

@@ -21,7 +21,6 @@ import {
   reportJson,
   requestStats,
   summarize,
-  table,
   tickWait,
   validateReport,
   formatP1,
@@ -66,14 +65,13 @@ describe('statistics', () => {
     expect(pairedRatio([1, 2, 3], [1]).ratios).toHaveLength(1);
   });
 
-  it('formats numbers, ratios and tables', () => {
+  it('formats numbers and ratios', () => {
     expect(fmt(1234.5)).toBe('1235');
     expect(fmt(12.345)).toBe('12.3');
     expect(fmt(0.012345)).toBe('0.0123');
     expect(fmt(7)).toBe('7');
     expect(fmt(Number.NaN)).toBe('-');
     expect(fmtRatio(1.02345)).toBe('1.023x');
-    expect(table(['a', 'long head'], [['1', '2'], ['333', '4']])).toBe(['a    long head', '---  ---------', '1    2', '333  4'].join('\n'));
   });
 
   it('requestStats: latencies of one op, IOPS over the run, and no failed request on healthy storage', () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { $ } from 'zx';
 import { ensureConfigured, ninja, prepareBase, withBuilderTree, type BuildOptions } from './build.ts';
 import { configureFlags, readBuildConfig } from './config.ts';
-import { IohangError } from './errors.ts';
+import { IohangError, textTable } from '@iohang/core';
 import { statePaths } from './paths.ts';
 import { runQemuTestsIn } from './qemu-tests.ts';
 import { applySeries, describeApplyFailure } from './tree.ts';
@@ -86,10 +86,8 @@ export function formatSeriesTable(rows: SeriesCheckRow[]): string {
   if (rows.length === 0) return 'patches/series is empty: nothing to check';
   const head = ['#', 'patch', 'applies', 'compiles', 'tests', 'checkpatch'];
   const body = rows.map((r) => [String(r.index), r.subject, r.applies, r.compiles, r.tests, r.checkpatch]);
-  const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c]!.length)));
-  const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
   const details = rows.filter((r) => r.detail).map((r) => `patch ${r.index}: ${r.detail}`);
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), ...details].join('\n');
+  return [...textTable(head, body), ...details].join('\n');
 }
 
 export function seriesCheckPassed(rows: SeriesCheckRow[]): boolean {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { IohangError } from './errors.ts';
+import { IohangError } from '@iohang/core';
 
 /** qemu-build/configure.json: configure flags per variant, shipped targets, firmware. */
 export const BuildConfigSchema = z.object({

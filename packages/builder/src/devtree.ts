@@ -2,9 +2,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepare, type BuildOptions } from './build.ts';
-import { IohangError } from './errors.ts';
+import { IohangError, workspacePaths } from '@iohang/core';
 import { readLock } from './lock.ts';
-import { statePaths, workspacePaths } from './paths.ts';
+import { statePaths } from './paths.ts';
 import { parseSeriesFile } from './series.ts';
 import { BASE_TAG, git } from './tree.ts';
 

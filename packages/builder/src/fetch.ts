@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { IohangError } from './errors.ts';
+import { IohangError } from '@iohang/core';
 import { checkFiles, type FileCheck, type Lock } from './lock.ts';
 
 const MOVE_PIN = 'Move the pin to the newest 10.0.x in the archive with: npx iohang qemu update-lock (it checks that patches/ still applies, then rewrites qemu-build/qemu.lock.json)';

@@ -1,7 +1,6 @@
 export * from './build.ts';
 export * from './config.ts';
 export * from './deps.ts';
-export * from './errors.ts';
 export * from './fetch.ts';
 export * from './lock.ts';
 export * from './paths.ts';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { IohangError } from './errors.ts';
+import { IohangError } from '@iohang/core';
 
 /** qemu-build/qemu.lock.json: the exact Debian source package the series applies to. */
 export const LockSchema = z.strictObject({

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { ensureConfigured, ninja, prepare, withBuilderTree, type BuildOptions } from './build.ts';
 import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
-import { statePaths, workspacePaths } from './paths.ts';
+import { workspacePaths } from '@iohang/core';
+import { statePaths } from './paths.ts';
 
 /** QEMU's own tests that the series adds or must keep passing. */
 export const QEMU_UNIT_TESTS = ['test-block-io-hang', 'test-block-backend', 'test-bdrv-drain', 'test-block-iothread'];

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IohangError } from './errors.ts';
+import { IohangError } from '@iohang/core';
 
 export interface SeriesPatch {
   /** File name inside patches/. */

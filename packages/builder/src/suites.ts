@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BASE_VARIANT, ensureConfigured, ninja, prepare, prepareBaseWorktree, withBuilderTree, type BuildOptions } from './build.ts';
 import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
-import { IohangError } from './errors.ts';
-import { iohangHome, statePaths, workspacePaths } from './paths.ts';
+import { IohangError, iohangHome, textTable, workspacePaths } from '@iohang/core';
+import { statePaths } from './paths.ts';
 import { TEST_ROM_DIRS, writeWrapper } from './qemu-tests.ts';
 
 export type Side = 'base' | 'series';
@@ -550,12 +550,6 @@ export const suitesPassed = (r: Pick<SuitesReport, 'newFailures' | 'emptyRuns'>)
 // ---------------------------------------------------------------------------------------
 // Output
 
-function table(head: string[], rows: string[][]): string[] {
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
-}
-
 const runsText = (runs: TestStatus[]) => `${runs.filter((x) => x === 'pass').length} of ${runs.length} runs passed`;
 
 /** Passed / failed / skipped per suite and side, then the new failures (and what else differs). */
@@ -569,7 +563,7 @@ export function formatSuitesReport(report: Pick<SuitesReport, 'suites' | 'newFai
       rows.push([side === 'base' ? s.suite : '', side, String(c.passed), String(c.failed), String(c.skipped), `${s[side].seconds.toFixed(1)} s`, series ? String(mine.length) : '', series ? String(mine.filter((f) => f.flaky).length) : '']);
     }
   }
-  const out = table(['suite', 'side', 'passed', 'failed', 'skipped', 'time', 'new failures', 'of them flaky'], rows);
+  const out = textTable(['suite', 'side', 'passed', 'failed', 'skipped', 'time', 'new failures', 'of them flaky'], rows);
   out.push('');
   if (report.newFailures.length === 0) out.push('new failures (fail with the series, not on base): none');
   else {

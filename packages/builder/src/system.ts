@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { $ } from 'zx';
-import { IohangError } from './errors.ts';
+import { IohangError } from '@iohang/core';
 
 /** A Debian package iohang needs, why, and where it comes from. */
 export interface Requirement {

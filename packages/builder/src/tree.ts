@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { $ } from 'zx';
-import { IohangError } from './errors.ts';
+import { IohangError } from '@iohang/core';
 import { dscFile, type Lock } from './lock.ts';
 import type { SeriesPatch } from './series.ts';
 

@@ -1,10 +1,10 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { IohangError } from './errors.ts';
+import { IohangError, workspacePaths } from '@iohang/core';
 import { aptSourceError } from './fetch.ts';
 import { checkFiles, readLock, sha256File, upstreamVersion, writeLock, type Lock } from './lock.ts';
-import { statePaths, workspacePaths } from './paths.ts';
+import { statePaths } from './paths.ts';
 import { readSeries } from './series.ts';
 import { applySeries, ensureBaseTree } from './tree.ts';
 import { withTreeLock } from './tree-lock.ts';

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { $ } from 'zx';
-import { ensureDevTree, exportSeries, IohangError, readSeries, workspacePaths } from '../src/index.ts';
+import { IohangError, workspacePaths } from '@iohang/core';
+import { ensureDevTree, exportSeries, readSeries } from '../src/index.ts';
 
 const ws = workspacePaths();
 

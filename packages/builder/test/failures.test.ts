@@ -7,23 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
-import {
-  applySeries,
-  checkSystem,
-  configureFlags,
-  describeProblems,
-  ensureBaseTree,
-  ensureConfigured,
-  fetchSource,
-  IohangError,
-  readBuildConfig,
-  readLock,
-  readSeries,
-  statePaths,
-  updateLock,
-  workspacePaths,
-  type Lock,
-} from '../src/index.ts';
+import { IohangError, workspacePaths } from '@iohang/core';
+import { applySeries, checkSystem, configureFlags, describeProblems, ensureBaseTree, ensureConfigured, fetchSource, readBuildConfig, readLock, readSeries, statePaths, updateLock, type Lock } from '../src/index.ts';
 
 const ws = workspacePaths();
 const lock = readLock(ws.lockFile);

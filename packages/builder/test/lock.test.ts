@@ -2,8 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkFiles, IohangError, parseLock, upstreamVersion, type Lock } from '../src/index.ts';
+import { checkFiles, parseLock, upstreamVersion, type Lock } from '../src/index.ts';
 import { createHash } from 'node:crypto';
+import { IohangError } from '@iohang/core';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const good: Lock = {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withTreeLock } from '../src/index.ts';
+import { sleep } from '@iohang/core';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('withTreeLock', () => {
   it('runs holders of one tree one after the other, and lets a holder re-enter', async () => {

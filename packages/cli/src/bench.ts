@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { workspacePaths } from '@iohang/builder';
+import { workspacePaths } from '@iohang/core';
 import { FIGURE_IDS, parseOnly, runBench, writeReport, type FigureId } from '@iohang/bench';
 
 function whole(min: number, max: number) {

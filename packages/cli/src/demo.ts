@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { build, workspaceRoot } from '@iohang/builder';
+import { workspaceRoot } from '@iohang/core';
+import { build } from '@iohang/builder';
 import { DEMO_BACKENDS, demoPassed, formatVerdict, renderTimelineHtml, renderTimelineSvg, runDemo, type DemoBackend } from '@iohang/demo';
 
 function seconds(min: number, max: number) {

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { IohangError } from '@iohang/builder';
+import { IohangError } from '@iohang/core';
 import { qemuCommand } from './qemu.ts';
 import { setupCommand } from './setup.ts';
 import { demoCommand } from './demo.ts';

@@ -1,23 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import {
-  build,
-  checkSeries,
-  ensureDevTree,
-  exportSeries,
-  fetchSource,
-  formatSeriesTable,
-  formatSuitesReport,
-  parseSuiteList,
-  prepare,
-  readLock,
-  runSuites,
-  suitesPassed,
-  seriesCheckPassed,
-  statePaths,
-  updateLock,
-  workspacePaths,
-} from '@iohang/builder';
+import { workspacePaths } from '@iohang/core';
+import { build, checkSeries, ensureDevTree, exportSeries, fetchSource, formatSeriesTable, formatSuitesReport, parseSuiteList, prepare, readLock, runSuites, suitesPassed, seriesCheckPassed, statePaths, updateLock } from '@iohang/builder';
 
 export function qemuCommand(): Command {
   const qemu = new Command('qemu').description('build the patched QEMU and work on the patch series');

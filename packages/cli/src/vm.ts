@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
-import { IohangError } from '@iohang/builder';
+import { IohangError } from '@iohang/core';
 import { buildGuest } from '@iohang/guest';
 import { Vm, type DiskSpec } from '@iohang/vm';
 

@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BlkdebugFault, NetnsNbdStorage } from '@iohang/faults';
-import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
+import { BlkdebugFault, NetnsNbdStorage, type Fault } from '@iohang/faults';
+import { buildGuest, createDisk, parseIotoolResult, type Guest } from '@iohang/guest';
 import { eventMs } from '@iohang/qmp';
-import { qemuPaths, Vm, type DiskSpec, type Props } from '@iohang/vm';
+import { qemuPaths, sleep, textTable } from '@iohang/core';
+import { blkdebugTarget, imageDisk, Vm, type DeviceProps, type DiskSpec } from '@iohang/vm';
 import type { TimelineData } from './timeline.ts';
 
 export interface DemoOptions {
@@ -45,7 +46,6 @@ export interface DemoResult {
 
 const BS = 4096;
 const COUNT = 160;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const DISKS = [
   { id: 'hang', dev: 'vda', ioHang: true },
@@ -61,12 +61,14 @@ const DISKS = [
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   mkdirSync(opts.dir, { recursive: true });
   const img = qemuPaths().img;
+  // Before any storage starts: from here on the VM owns it.
+  const guest = await buildGuest({ log: opts.log });
   const disks: DiskSpec[] = [];
   const storages: NetnsNbdStorage[] = [];
   for (const d of DISKS) {
     const path = join(opts.dir, `${d.id}.img`);
     await createDisk({ path, sizeMiB: 64, format: 'raw', ext4: {} }, img);
-    const props: Props = d.ioHang ? { iohang: true, 'iohang-timeout': opts.timeoutSeconds } : {};
+    const props: DeviceProps = d.ioHang ? { iohang: true, 'iohang-timeout': opts.timeoutSeconds } : {};
     if (opts.backend === 'nbd') {
       const storage = await NetnsNbdStorage.start({ image: path, dir: opts.dir }).catch(async (e: unknown) => {
         await Promise.all(storages.map((st) => st.stop()));
@@ -75,21 +77,17 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       storages.push(storage);
       disks.push({ id: d.id, backend: storage.blockdev(), deviceProps: props });
     } else {
-      disks.push({ id: d.id, backend: path, protocolOptions: { aio: 'native', cache: { direct: true } }, deviceProps: props });
+      disks.push(imageDisk(d.id, path, props));
     }
   }
-  try {
-    return await runOnDisks(opts, disks, storages);
-  } finally {
-    // QEMU is gone by now; its storage goes after it.
-    await Promise.all(storages.map((st) => st.stop()));
-  }
+  return runOnDisks(opts, guest, disks, storages);
 }
 
-async function runOnDisks(opts: DemoOptions, disks: DiskSpec[], storages: NetnsNbdStorage[]): Promise<DemoResult> {
+async function runOnDisks(opts: DemoOptions, guest: Guest, disks: DiskSpec[], storages: NetnsNbdStorage[]): Promise<DemoResult> {
   const { log } = opts;
   log('booting the guest (about 10 s under TCG)...');
-  await using vm = await Vm.start({ guest: await buildGuest({ log }), disks, logDir: join(opts.dir, 'vm') });
+  // The VM stops its storage once QEMU has gone.
+  await using vm = await Vm.start({ guest, disks, logDir: join(opts.dir, 'vm'), owns: storages });
   log(`guest up in ${(vm.bootMs / 1000).toFixed(1)} s; disks: /dev/vda with I/O hang, /dev/vdb without`);
   for (const d of DISKS) {
     await vm.run(`mkdir -p /mnt/${d.id} && mount -t ext4 /dev/${d.dev} /mnt/${d.id}`);
@@ -102,20 +100,15 @@ async function runOnDisks(opts: DemoOptions, disks: DiskSpec[], storages: NetnsN
     vm.exec(`iotool write /mnt/${d.id}/data --bs ${BS} --count ${COUNT} --gen 1 --direct --fsync-every 8 --interval-ms 50 --keep-going`, { timeoutMs: 600_000 }),
   );
   await sleep(2000);
-  let endOutage: () => Promise<void>;
-  if (opts.backend === 'nbd') {
-    log(`storage outage: the network link to both disks' NBD server goes down for ${opts.outageSeconds} s`);
-    for (const s of storages) s.cut();
-    endOutage = async () => {
-      for (const s of storages) s.restore();
-    };
-  } else {
-    log(`storage outage: every write to both disks fails with EIO for ${opts.outageSeconds} s`);
-    const faults = await Promise.all(DISKS.map((d) => BlkdebugFault.start(vm.qmp, { formatNode: `${d.id}-fmt`, formatDriver: 'raw', protocolNode: `${d.id}-proto` }, { ops: ['write'] })));
-    endOutage = async () => {
-      await Promise.all(faults.map((f) => f.stop()));
-    };
-  }
+  // Both disks' storage fails at the same instant: the link to their NBD server, or one
+  // blkdebug reopen transaction for both.
+  const faults: Fault[] = opts.backend === 'nbd' ? storages : [new BlkdebugFault(vm.qmp, DISKS.map((d) => blkdebugTarget(d)), { ops: ['write'] })];
+  log(
+    opts.backend === 'nbd'
+      ? `storage outage: the network link to both disks' NBD server goes down for ${opts.outageSeconds} s`
+      : `storage outage: every write to both disks fails with EIO for ${opts.outageSeconds} s`,
+  );
+  for (const f of faults) await f.begin();
   const started = Date.now();
   const outage = { startMs: started - t0, endMs: 0 };
   const seen = new Set<number>();
@@ -128,7 +121,7 @@ async function runOnDisks(opts: DemoOptions, disks: DiskSpec[], storages: NetnsN
     }
     await sleep(250);
   }
-  await endOutage();
+  for (const f of faults) await f.end();
   outage.endMs = Date.now() - t0;
   log('storage restored');
   const results = await Promise.all(writers.map(async (w) => parseIotoolResult((await w).stdout)));
@@ -191,9 +184,7 @@ export function formatVerdict(verdicts: DiskVerdict[]): string {
     const events = [...new Set(v.events)].map((e) => `${e} x${v.events.filter((x) => x === e).length}`).join(', ');
     return [v.disk, v.ioHang ? 'on' : 'off', String(v.requests), String(v.guestErrors), String(v.kernelErrors), `${(v.longestStallMs / 1000).toFixed(1)} s`, v.ext4, v.dataVerified ? 'yes' : 'NO', events || '-'];
   });
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  return textTable(head, rows).join('\n');
 }
 
 export function demoPassed(verdicts: DiskVerdict[]): boolean {

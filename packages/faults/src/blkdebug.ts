@@ -1,5 +1,6 @@
-import { IohangError } from '@iohang/builder';
+import { IohangError } from '@iohang/core';
 import type { QmpClient } from '@iohang/qmp';
+import type { Fault } from './fault.ts';
 import { ERRNO, type ErrnoName, type IoOp } from './ops.ts';
 
 /**
@@ -53,32 +54,73 @@ export function blkdebugRules(opts: BlkdebugFaultOptions) {
 let counter = 0;
 
 /**
- * Errors on a running disk, from QMP alone: a blkdebug node is added over the protocol
- * node and swapped in as the format node's `file` child with blockdev-reopen; stop() swaps
- * the original child back and deletes the filter. (blkdebug's rules cannot be changed after
- * open, so inserting and removing the node is the switch.)
+ * Errors on running disks, from QMP alone: a blkdebug node is added over each disk's
+ * protocol node and swapped in as its format node's `file` child, all disks in one
+ * blockdev-reopen transaction so that their storage fails at the same instant; end() swaps
+ * the original children back the same way and deletes the filters. (blkdebug's rules
+ * cannot be changed after open, so inserting and removing the nodes is the switch.)
  */
-export class BlkdebugFault {
-  private constructor(
-    private readonly qmp: QmpClient,
-    private readonly target: BlkdebugTarget,
-    readonly nodeName: string,
-  ) {}
+export class BlkdebugFault implements Fault {
+  private readonly targets: BlkdebugTarget[];
+  private nodes: string[] = [];
 
-  static async start(qmp: QmpClient, target: BlkdebugTarget, opts: BlkdebugFaultOptions): Promise<BlkdebugFault> {
-    const nodeName = `iohang-dbg${++counter}`;
-    await qmp.execute('blockdev-add', { driver: 'blkdebug', 'node-name': nodeName, image: target.protocolNode, ...blkdebugRules(opts) });
-    try {
-      await qmp.execute('blockdev-reopen', { options: [{ driver: target.formatDriver, 'node-name': target.formatNode, file: nodeName }] });
-    } catch (e) {
-      await qmp.execute('blockdev-del', { 'node-name': nodeName }).catch(() => undefined);
-      throw e;
-    }
-    return new BlkdebugFault(qmp, target, nodeName);
+  constructor(
+    private readonly qmp: QmpClient,
+    targets: BlkdebugTarget | BlkdebugTarget[],
+    private readonly opts: BlkdebugFaultOptions,
+  ) {
+    this.targets = Array.isArray(targets) ? targets : [targets];
+    if (this.targets.length === 0) throw new IohangError('a blkdebug fault needs at least one disk', 'Pass a target, e.g. blkdebugTarget(disk)');
+    blkdebugRules(opts);
   }
 
-  async stop(): Promise<void> {
-    await this.qmp.execute('blockdev-reopen', { options: [{ driver: this.target.formatDriver, 'node-name': this.target.formatNode, file: this.target.protocolNode }] });
-    await this.qmp.execute('blockdev-del', { 'node-name': this.nodeName });
+  /** A fault that is on: constructed and begun. */
+  static async start(qmp: QmpClient, targets: BlkdebugTarget | BlkdebugTarget[], opts: BlkdebugFaultOptions): Promise<BlkdebugFault> {
+    const fault = new BlkdebugFault(qmp, targets, opts);
+    await fault.begin();
+    return fault;
+  }
+
+  /** Whether the filters are in the graph. */
+  get on(): boolean {
+    return this.nodes.length > 0;
+  }
+
+  /** The blkdebug node of each disk while on, in the order of the targets. */
+  get nodeNames(): string[] {
+    return [...this.nodes];
+  }
+
+  async begin(): Promise<void> {
+    if (this.on) return;
+    const nodes: string[] = [];
+    try {
+      for (const target of this.targets) {
+        const node = `iohang-dbg${++counter}`;
+        await this.qmp.execute('blockdev-add', { driver: 'blkdebug', 'node-name': node, image: target.protocolNode, ...blkdebugRules(this.opts) });
+        nodes.push(node);
+      }
+      await this.qmp.execute('blockdev-reopen', { options: this.targets.map((t, i) => ({ driver: t.formatDriver, 'node-name': t.formatNode, file: nodes[i]! })) });
+    } catch (e) {
+      for (const node of nodes) await this.qmp.execute('blockdev-del', { 'node-name': node }).catch(() => undefined);
+      throw e;
+    }
+    this.nodes = nodes;
+  }
+
+  /** Give the disks their storage back; when the reopen was sent and when QEMU answered it (host ms). */
+  async end(): Promise<{ sentMs: number; restoredMs: number }> {
+    const sentMs = Date.now();
+    if (!this.on) return { sentMs, restoredMs: sentMs };
+    await this.qmp.execute('blockdev-reopen', { options: this.targets.map((t) => ({ driver: t.formatDriver, 'node-name': t.formatNode, file: t.protocolNode })) });
+    const restoredMs = Date.now();
+    const nodes = this.nodes;
+    this.nodes = [];
+    for (const node of nodes) await this.qmp.execute('blockdev-del', { 'node-name': node });
+    return { sentMs, restoredMs };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.end();
   }
 }

@@ -1,8 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IohangError } from '@iohang/builder';
-import { spawnOwned, stopDaemon, stopProcess, withTimeout } from '@iohang/vm';
+import { IohangError, startDaemon, type Daemon } from '@iohang/core';
+import type { Fault } from './fault.ts';
 import type { ErrnoName, IoOp } from './ops.ts';
 
 /** nbdkit error filter names per request type (it has no flush hook). */
@@ -50,45 +49,33 @@ export interface NbdkitOptions {
 
 /**
  * A real NBD server in its own process: nbdkit's file plugin under its error filter, which
- * fails the chosen operations while a trigger file exists.
+ * fails the chosen operations while a trigger file exists (between begin() and end()).
+ * Disposing of it stops nbdkit.
  */
-export class NbdkitBackend implements AsyncDisposable {
+export class NbdkitBackend implements Fault {
   readonly socket: string;
   readonly trigger: string;
-  private output = '';
-  private stopped = false;
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly daemon: Daemon,
     dir: string,
   ) {
     this.socket = join(dir, 'nbdkit.sock');
     this.trigger = join(dir, 'nbdkit.errors-on');
-    child.stderr?.on('data', (b: Buffer) => (this.output = (this.output + b.toString()).slice(-8192)));
   }
 
   static async start(opts: NbdkitOptions): Promise<NbdkitBackend> {
     const ops = opts.ops ?? ['read', 'write', 'discard', 'write-zeroes'];
     const trigger = join(opts.dir, 'nbdkit.errors-on');
+    const socket = join(opts.dir, 'nbdkit.sock');
     rmSync(trigger, { force: true });
-    const args = ['--foreground', '--exit-with-parent', '-U', join(opts.dir, 'nbdkit.sock'), ...pluginArgs(opts.image, trigger, ops, opts.errno ?? 'EIO')];
-    const child = spawnOwned('nbdkit', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    const backend = new NbdkitBackend(child, opts.dir);
-    const ready = (async () => {
-      while (!existsSync(backend.socket)) {
-        if (child.exitCode !== null) throw new IohangError(`nbdkit exited (code ${child.exitCode}): ${backend.output.trim()}`, 'Is nbdkit installed? sudo npm run setup');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
-    await withTimeout(ready, 10_000).catch(async (e: Error) => {
-      await stopProcess(child);
-      throw e;
-    });
-    return backend;
+    const args = ['--foreground', '--exit-with-parent', '-U', socket, ...pluginArgs(opts.image, trigger, ops, opts.errno ?? 'EIO')];
+    const daemon = await startDaemon('nbdkit', args, { name: 'nbdkit', ready: () => existsSync(socket), hint: 'Is nbdkit installed? sudo npm run setup' });
+    return new NbdkitBackend(daemon, opts.dir);
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.daemon.pid;
   }
 
   /** blockdev options for QEMU's NBD client (a DiskSpec backend). */
@@ -96,19 +83,17 @@ export class NbdkitBackend implements AsyncDisposable {
     return { driver: 'nbd', server: { type: 'unix', path: this.socket } };
   }
 
-  startErrors(): void {
+  async begin(): Promise<void> {
     writeFileSync(this.trigger, '');
   }
 
-  stopErrors(): void {
+  async end(): Promise<void> {
     rmSync(this.trigger, { force: true });
   }
 
   /** Stop nbdkit; it is an error if it had died before. Idempotent. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    await stopDaemon(this.child, 'nbdkit', this.output);
+    await this.daemon.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

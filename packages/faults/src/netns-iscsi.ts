@@ -1,7 +1,7 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { IohangError } from '@iohang/builder';
-import { describeEnd, endOf, spawnOwned, stopProcess } from '@iohang/vm';
+import { IohangError, startDaemon, type Daemon } from '@iohang/core';
+import type { Fault } from './fault.ts';
 import { NetnsLink, STORAGE_ADDR, netnsPreflight, type LinkEnd, type NetnsLinkOptions } from './netns-link.ts';
 
 /**
@@ -33,11 +33,10 @@ function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-export class NetnsIscsiStorage implements AsyncDisposable {
+export class NetnsIscsiStorage implements Fault {
   /** tgtd's control port (its socket is /var/run/tgtd/socket.<port>); unique per instance. */
   readonly controlPort: number;
-  private tgtd?: ChildProcess;
-  private output = '';
+  private tgtd?: Daemon;
   private stopped = false;
 
   private constructor(
@@ -65,25 +64,21 @@ export class NetnsIscsiStorage implements AsyncDisposable {
 
   private tgtadm(args: string[], what: string): string {
     const r = spawnSync('tgtadm', ['-C', String(this.controlPort), '--lld', 'iscsi', ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new IohangError(`tgtadm ${what} failed: ${`${r.stdout}${r.stderr}`.trim()}`, `tgtd's output: ${this.output.trim() || '(none)'}`);
+    if (r.status !== 0) throw new IohangError(`tgtadm ${what} failed: ${`${r.stdout}${r.stderr}`.trim()}`, `tgtd's output: ${this.tgtd?.output || '(none)'}`);
     return r.stdout;
   }
 
   private async startTarget(): Promise<void> {
     const [cmd, ...args] = this.link.storageCommand;
-    this.tgtd = spawnOwned(cmd!, [...args, 'tgtd', '-f', '-C', String(this.controlPort), '--iscsi', `portal=${STORAGE_ADDR}:${PORT}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const add = (b: Buffer) => (this.output = (this.output + b.toString()).slice(-8192));
-    this.tgtd.stdout?.on('data', add);
-    this.tgtd.stderr?.on('data', add);
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (this.tgtd.exitCode !== null || this.tgtd.signalCode !== null) {
-        throw new IohangError(`tgtd in the network namespace exited (${this.tgtd.signalCode ?? `code ${this.tgtd.exitCode}`}): ${this.output.trim()}`, 'Is another tgtd using the same control port, or port 3260 taken in the namespace?');
-      }
-      if (spawnSync('tgtadm', ['-C', String(this.controlPort), '--op', 'show', '--mode', 'system']).status === 0) break;
-      if (Date.now() > deadline) throw new IohangError(`tgtd did not answer on control port ${this.controlPort} within 15 s: ${this.output.trim()}`, 'See tgtd output above');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    this.tgtd = await startDaemon(cmd!, [...args, 'tgtd', '-f', '-C', String(this.controlPort), '--iscsi', `portal=${STORAGE_ADDR}:${PORT}`], {
+      name: 'tgtd in the network namespace',
+      ready: () => spawnSync('tgtadm', ['-C', String(this.controlPort), '--op', 'show', '--mode', 'system']).status === 0,
+      hint: 'Is another tgtd using the same control port, or port 3260 taken in the namespace?',
+      timeoutMs: 15_000,
+      pollMs: 100,
+      // tgtd ignores SIGTERM; it keeps nothing that needs a clean shutdown (the LUNs are plain files).
+      stopGraceMs: 0,
+    });
     this.tgtadm(['--op', 'new', '--mode', 'target', '--tid', '1', '-T', ISCSI_TARGET], 'creating the target');
     this.opts.images.forEach((image, i) => this.tgtadm(['--op', 'new', '--mode', 'logicalunit', '--tid', '1', '--lun', String(i + 1), '-b', image, ...(this.opts.direct ? ['--bsoflags', 'direct'] : [])], `adding LUN ${i + 1} (${image})`));
     this.tgtadm(['--op', 'bind', '--mode', 'target', '--tid', '1', '-I', 'ALL'], 'opening the target to initiators');
@@ -112,6 +107,15 @@ export class NetnsIscsiStorage implements AsyncDisposable {
     this.link.restore(end);
   }
 
+  /** The Fault view: the storage end of the link goes down. */
+  async begin(): Promise<void> {
+    this.cut();
+  }
+
+  async end(): Promise<void> {
+    this.restore();
+  }
+
   get pid(): number | undefined {
     return this.tgtd?.pid;
   }
@@ -120,12 +124,10 @@ export class NetnsIscsiStorage implements AsyncDisposable {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    // tgtd ignores SIGTERM; it keeps nothing that needs a clean shutdown (the LUNs are plain files).
-    const died = this.tgtd && endOf(this.tgtd);
-    if (this.tgtd) await stopProcess(this.tgtd, 0);
+    const died = await this.tgtd?.stop().catch((e: Error) => e);
     this.link.delete();
     for (const f of ['', '.lock']) rmSync(`/var/run/tgtd/socket.${this.controlPort}${f}`, { force: true });
-    if (died) throw new Error(`tgtd had died before the test stopped it (${describeEnd(died)}): ${this.output.trim()}`);
+    if (died) throw died;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

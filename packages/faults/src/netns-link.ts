@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { IohangError } from '@iohang/builder';
+import { IohangError } from '@iohang/core';
 
 /**
  * A link that can go down between two network namespaces: "storage" (where a storage

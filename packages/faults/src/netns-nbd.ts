@@ -1,9 +1,8 @@
-import { type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { IohangError } from '@iohang/builder';
-import { describeEnd, endOf, qemuPaths, spawnOwned, stopProcess, type ProcessEnd } from '@iohang/vm';
+import { describeEnd, IohangError, qemuPaths, startDaemon, type Daemon } from '@iohang/core';
+import type { Fault } from './fault.ts';
 import { NetnsLink, STORAGE_ADDR, netnsPreflight, type LinkEnd, type NetnsLinkOptions } from './netns-link.ts';
 
 /**
@@ -84,12 +83,11 @@ while True:
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 `;
 
-export class NetnsNbdStorage implements AsyncDisposable {
+export class NetnsNbdStorage implements Fault {
   /** Unix socket of the relay (what blockdev() connects to). */
   readonly socket: string;
-  private server?: ChildProcess;
-  private relay?: ChildProcess;
-  private output = '';
+  private server?: Daemon;
+  private relay?: Daemon;
   private stopped = false;
 
   private constructor(
@@ -122,34 +120,30 @@ export class NetnsNbdStorage implements AsyncDisposable {
     return this.link.storageNs;
   }
 
-  private capture(child: ChildProcess, name: string): void {
-    const add = (b: Buffer) => (this.output = (this.output + `[${name}] ${b.toString()}`).slice(-8192));
-    child.stdout?.on('data', add);
-    child.stderr?.on('data', add);
-  }
-
   private async startProcesses(): Promise<void> {
     const nbd = qemuPaths().nbd;
     const format = this.opts.format ?? 'raw';
     // -t: keep serving after a client goes; -e 0: any number of clients, because the
     // connection that died in an outage stays open on the server side (nothing tells it).
-    this.server = spawnOwned('ip', [...this.link.storageCommand.slice(1), nbd, '-f', format, '-t', '-e', '0', '-b', STORAGE_ADDR, '-p', String(PORT), this.opts.image], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.capture(this.server, 'qemu-nbd');
+    const server = await startDaemon('ip', [...this.link.storageCommand.slice(1), nbd, '-f', format, '-t', '-e', '0', '-b', STORAGE_ADDR, '-p', String(PORT), this.opts.image], {
+      name: 'qemu-nbd in the network namespace',
+      ready: () => true,
+      hint: 'Is the QEMU build complete (qemu-nbd), the image readable?',
+    });
+    this.server = server;
     const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-    this.relay = spawnOwned('ip', [...this.link.wrapCommand.slice(1), python, '-c', RELAY, this.socket, STORAGE_ADDR, String(PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.capture(this.relay, 'relay');
     // Ready when an NBD greeting comes through the whole path: relay, link, server.
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      for (const [child, what] of [[this.server, 'qemu-nbd'], [this.relay, 'the relay']] as const) {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          throw new IohangError(`${what} in the network namespace exited (${child.signalCode ?? `code ${child.exitCode}`}): ${this.output.trim()}`, 'Is the QEMU build complete (qemu-nbd), python3 installed, the image readable?');
-        }
-      }
-      if (await greeting(this.socket)) return;
-      if (Date.now() > deadline) throw new IohangError(`no NBD greeting through ${this.socket} within 15 s: ${this.output.trim()}`, 'See the qemu-nbd and relay output above');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    this.relay = await startDaemon('ip', [...this.link.wrapCommand.slice(1), python, '-c', RELAY, this.socket, STORAGE_ADDR, String(PORT)], {
+      name: 'the NBD relay in the network namespace',
+      ready: async () => {
+        const end = server.end;
+        if (end) throw new IohangError(`qemu-nbd in the network namespace exited (${describeEnd(end)}): ${server.output}`, 'Is the QEMU build complete (qemu-nbd), the image readable?');
+        return greeting(this.socket);
+      },
+      hint: 'Is python3 installed, and the image readable by qemu-nbd?',
+      timeoutMs: 15_000,
+      pollMs: 100,
+    });
   }
 
   /** QEMU's NBD client, for a QEMU in the host's own network (a DiskSpec backend). */
@@ -176,6 +170,15 @@ export class NetnsNbdStorage implements AsyncDisposable {
     this.link.restore(end);
   }
 
+  /** The Fault view: the storage end of the link goes down. */
+  async begin(): Promise<void> {
+    this.cut();
+  }
+
+  async end(): Promise<void> {
+    this.restore();
+  }
+
   /** PID of the NBD server (qemu-nbd). */
   get serverPid(): number | undefined {
     return this.server?.pid;
@@ -189,15 +192,16 @@ export class NetnsNbdStorage implements AsyncDisposable {
   /**
    * Stop the server and the relay and delete both namespaces (with the link). Anything
    * still running inside them is killed, so stop a QEMU started under wrapCommand first.
+   * It is an error if either had died before.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    const died = [this.relay && ['the relay', endOf(this.relay)], this.server && ['qemu-nbd', endOf(this.server)]].filter((d) => d && d[1]) as [string, ProcessEnd][];
-    await Promise.all([this.relay, this.server].map((c) => (c ? stopProcess(c) : undefined)));
+    const stops = await Promise.allSettled([this.relay?.stop(), this.server?.stop()]);
     this.link.delete();
     rmSync(this.socket, { force: true });
-    if (died.length) throw new Error(`${died.map(([what, end]) => `${what} had died before the test stopped it (${describeEnd(end)})`).join('; ')}: ${this.output.trim()}`);
+    const died = stops.flatMap((s) => (s.status === 'rejected' ? [(s.reason as Error).message] : []));
+    if (died.length) throw new Error(died.join('; '));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -23,11 +23,11 @@ describe('nbdkit backend with flush faults', () => {
     // qemu-io writes through (FUA), which nbdkit carries out with a flush: a write fails
     // exactly when flushes do (qemu-io's own flush command prints nothing either way).
     expect((await io.run('write -P 0x5a 0 64k')).ok).toBe(true);
-    backend.startErrors();
+    await backend.begin();
     const failed = await io.run('write -P 0x6b 0 64k');
     expect(failed.ok).toBe(false);
     expect(failed.text).toMatch(/write failed: Input\/output error/);
-    backend.stopErrors();
+    await backend.end();
     expect((await io.run('write -P 0x6b 0 64k')).ok).toBe(true);
     expect((await io.run('read -P 0x6b 0 64k')).ok).toBe(true);
   });

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listNetnsLinkNamespaces, NbdfuseImage, NetnsIscsiStorage } from '../src/index.ts';
 import { QemuIo, image } from './qemu-io.ts';
+import { sleep } from '@iohang/core';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const OUTAGE_MS = 12_000;
 
 function alive(pid: number): boolean {
@@ -73,10 +73,10 @@ describe('iSCSI storage whose disks fail behind the target', () => {
     const io = new QemuIo(storage.blockdev(1), storage.wrapCommand);
     try {
       expect((await io.run('write -P 1 0 64k')).ok).toBe(true);
-      backing.startErrors();
+      await backing.begin();
       const failed = await io.run('write -P 2 0 64k');
       expect(failed.text).toMatch(/SENSE KEY:\S*\(3\)[\s\S]*write failed: Input\/output error/);
-      backing.stopErrors();
+      await backing.end();
       expect((await io.run('write -P 3 0 64k')).ok).toBe(true);
       expect((await io.run('read -P 3 0 64k')).ok).toBe(true);
     } finally {

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { IohangError, listNetnsLinkNamespaces, NetnsNbdStorage } from '../src/index.ts';
 import { QemuIo, image } from './qemu-io.ts';
+import { sleep } from '@iohang/core';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function alive(pid: number): boolean {
   const status = `/proc/${pid}/status`;

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { qemuPaths, spawnOwned, stopProcess } from '@iohang/vm';
+import { qemuPaths, spawnOwned, stopProcess } from '@iohang/core';
 
 /** qemu-io in interactive mode, one command at a time, so one NBD connection lives through the outage. */
 export class QemuIo {

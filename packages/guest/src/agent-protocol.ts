@@ -46,10 +46,15 @@ const MAX_PARTIAL_LINE = 1 << 20;
  * anywhere), get each result once its END line is complete.
  */
 export class AgentOutputParser {
-  /** Whether the READY line has been seen. */
-  ready = false;
+  /** How many READY lines have been seen: one per boot of the guest. */
+  readyCount = 0;
   private partial = '';
   private block: { id: number; base64: string[] } | undefined;
+
+  /** Whether the agent has said READY. */
+  get ready(): boolean {
+    return this.readyCount > 0;
+  }
 
   push(chunk: string | Uint8Array): AgentResult[] {
     // latin1 maps each byte to one char, so a chunk boundary inside a multi-byte sequence is harmless.
@@ -80,7 +85,7 @@ export class AgentOutputParser {
       const bytes = Buffer.from(block.base64.join(''), 'base64');
       return { id: block.id, exitCode: Number(end[2]), output: bytes.toString('utf8'), bytes };
     }
-    if (line.endsWith(AGENT_READY)) this.ready = true;
+    if (line.endsWith(AGENT_READY)) this.readyCount++;
     else if (this.block) this.block.base64.push(line.trim());
     return undefined;
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { IohangError, iohangHome } from '@iohang/builder';
+import { IohangError, iohangHome } from '@iohang/core';
 
 const LISTS_DIR = '/var/lib/apt/lists';
 

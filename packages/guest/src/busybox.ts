@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { iohangHome } from '@iohang/builder';
+import { iohangHome } from '@iohang/core';
 import { aptVersion, unpackDeb } from './apt.ts';
 
 export interface Busybox {

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { $ } from 'zx';
-import { IohangError } from '@iohang/builder';
+import { IohangError } from '@iohang/core';
 
 export interface DiskSpec {
   path: string;

@@ -1,3 +1,4 @@
+export * from './agent-channel.ts';
 export * from './agent-protocol.ts';
 export * from './apt.ts';
 export * from './busybox.ts';

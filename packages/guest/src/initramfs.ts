@@ -3,7 +3,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
-import { iohangHome } from '@iohang/builder';
+import { iohangHome } from '@iohang/core';
 import { fetchBusybox } from './busybox.ts';
 import { compileIotool, IOTOOL_SOURCE } from './iotool.ts';
 import { fetchKernel, type Kernel } from './kernel.ts';

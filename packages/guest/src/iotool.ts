@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
-import { IohangError } from '@iohang/builder';
+import { IohangError } from '@iohang/core';
 
 /** The guest's I/O load generator (see the comment at its top). */
 export const IOTOOL_SOURCE = fileURLToPath(new URL('../iotool/iotool.c', import.meta.url));

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { IohangError, iohangHome } from '@iohang/builder';
+import { IohangError, iohangHome } from '@iohang/core';
 import { aptCached, aptVersion, unpackDeb } from './apt.ts';
 
 export interface Kernel {

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { $ } from 'zx';
-import { IohangError } from '@iohang/builder';
+import { IohangError } from '@iohang/core';
 import type { Kernel } from './kernel.ts';
 
 /**

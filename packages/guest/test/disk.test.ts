@@ -2,16 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { qemuPaths } from '@iohang/core';
 import { createDisk } from '../src/index.ts';
-import { qemuImg, requireQemu } from './vm.ts';
 
+const qemuImg = qemuPaths().img;
 const info = (path: string) => JSON.parse(execFileSync(qemuImg, ['info', '--output=json', path], { encoding: 'utf8' })) as { format: string; 'virtual-size': number };
 /** Read a file out of an ext4 image without mounting it. */
 const ext4Cat = (image: string, file: string) => execFileSync('debugfs', ['-R', `cat ${file}`, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 
 describe('createDisk', () => {
-  beforeAll(requireQemu);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const dir = mkdtempSync(join(tmpdir(), 'disk-'));
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IohangError } from '@iohang/builder';
+import { IohangError } from '@iohang/core';
 import { loadOrder, moduleName, parseModulesDep } from '../src/index.ts';
 
 // The shape depmod writes: each module, then the full closure of what it needs.

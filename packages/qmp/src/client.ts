@@ -5,7 +5,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecuteArgs, ExecuteOptions, ExecuteResult } from './commands.ts';
-import { QmpConnectError, QmpDisconnectedError, QmpError, QmpProtocolError, QmpTimeoutError } from './errors.ts';
+import { QmpCommandError, QmpConnectError, QmpDisconnectedError, QmpProtocolError, QmpTimeoutError } from './errors.ts';
 import { EventLog, type EventFor, type QmpEvent, type WaitEventOptions } from './event-log.ts';
 import { LineSplitter } from './lines.ts';
 import { isKnownEvent, parseEvent, parseMessage, type QmpGreeting, type QmpMessage } from './schema.ts';
@@ -87,7 +87,7 @@ export class QmpClient {
 
   /**
    * Runs a command and resolves with its `return` value. Known commands (QmpCommands) have typed
-   * arguments and results. Rejects with QmpError for an error reply, QmpTimeoutError, or
+   * arguments and results. Rejects with QmpCommandError for an error reply, QmpTimeoutError, or
    * QmpDisconnectedError; `quit` resolves also when QEMU closes the socket without replying.
    */
   execute<C extends string>(command: C, ...rest: ExecuteArgs<C>): Promise<ExecuteResult<C>> {
@@ -174,7 +174,7 @@ export class QmpClient {
       case 'return':
         return this.#settle(line, msg.id, (p) => p.resolve(msg.value));
       case 'error':
-        return this.#settle(line, msg.id, (p) => p.reject(new QmpError(p.command, msg.errorClass, msg.desc)));
+        return this.#settle(line, msg.id, (p) => p.reject(new QmpCommandError(p.command, msg.errorClass, msg.desc)));
     }
   }
 

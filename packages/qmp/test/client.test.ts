@@ -3,6 +3,7 @@ import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import {
   LineSplitter,
   QmpClient,
+  QmpCommandError,
   QmpConnectError,
   QmpDisconnectedError,
   QmpError,
@@ -123,12 +124,12 @@ describe('commands', () => {
     expectTypeOf(() => client.execute('stop', { now: true })).toBeFunction();
   });
 
-  it('turns an error reply into a QmpError with its class and description', async () => {
+  it('turns an error reply into a QmpCommandError with its class and description', async () => {
     const { server, client } = await setup();
     const p = client.execute('blockdev-del', { 'node-name': 'x' });
     server.sendJson({ error: { class: 'DeviceNotFound', desc: "Failed to find node with node-name='x'" }, id: (await server.nextCommand()).id });
     const err = await p.catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(QmpError);
+    expect(err).toBeInstanceOf(QmpCommandError);
     expect(err).toMatchObject({ command: 'blockdev-del', errorClass: 'DeviceNotFound', desc: "Failed to find node with node-name='x'" });
     expect((err as Error).message).toBe("blockdev-del: DeviceNotFound: Failed to find node with node-name='x'");
   });
@@ -254,6 +255,29 @@ describe('framing', () => {
       ['this is not json', expect.stringContaining('not valid JSON')],
       ['{"neither": "reply nor event"}', expect.stringContaining('neither a reply')],
       ['{"error":{"class":"GenericError","desc":"JSON parse error"}}', 'a reply without an id'],
+    ]);
+  });
+
+  it('every error it reports is a QmpError, named after its own class', async () => {
+    const { server, client } = await setup();
+    const failed = client.execute('blockdev-del', { 'node-name': 'x' });
+    server.sendJson({ error: { class: 'DeviceNotFound', desc: 'no' }, id: (await server.nextCommand()).id });
+    server.send('not json\r\n');
+    const errors = [
+      await failed.catch((e: unknown) => e),
+      await client.execute('stop', undefined, { timeoutMs: 20 }).catch((e: unknown) => e),
+      await QmpClient.connect(server.path + '.none', { timeoutMs: 50 }).catch((e: unknown) => e),
+    ];
+    await client.close();
+    errors.push(await client.execute('cont').catch((e: unknown) => e));
+    await expect.poll(() => client.protocolErrors.length).toBe(1);
+    errors.push(client.protocolErrors[0]);
+    expect(errors.map((e) => [e instanceof QmpError, (e as Error).name])).toEqual([
+      [true, 'QmpCommandError'],
+      [true, 'QmpTimeoutError'],
+      [true, 'QmpConnectError'],
+      [true, 'QmpDisconnectedError'],
+      [true, 'QmpProtocolError'],
     ]);
   });
 });

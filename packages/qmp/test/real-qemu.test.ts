@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { QmpClient, QmpDisconnectedError, QmpError } from '../src/index.ts';
+import { QmpClient, QmpCommandError, QmpDisconnectedError } from '../src/index.ts';
 
 const out = fileURLToPath(new URL('../../../qemu-build/out/default/', import.meta.url));
 const qemuBin = join(out, 'bin', 'qemu-system-x86_64');
@@ -100,10 +100,10 @@ describe('QMP against the built QEMU', () => {
     expect(qmp.protocolErrors).toEqual([]);
   });
 
-  it('an unknown command is a QmpError of class CommandNotFound', async () => {
+  it('an unknown command is a QmpCommandError of class CommandNotFound', async () => {
     const { qmp } = await startQemu(none);
     const err = await qmp.execute('iohang-no-such-command').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(QmpError);
+    expect(err).toBeInstanceOf(QmpCommandError);
     expect(err).toMatchObject({ command: 'iohang-no-such-command', errorClass: 'CommandNotFound' });
     expect((err as Error).message).toMatch(/^iohang-no-such-command: CommandNotFound: .*iohang-no-such-command/);
   });
@@ -158,7 +158,7 @@ describe('QMP against the built QEMU', () => {
     const { qmp } = await startQemu(none);
     const filename = '/nonexistent/iohang-qmp-test.img';
     const err = await qmp.execute('blockdev-add', { driver: 'file', 'node-name': 'f0', filename }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(QmpError);
+    expect(err).toBeInstanceOf(QmpCommandError);
     expect(err).toMatchObject({ errorClass: 'GenericError', desc: expect.stringContaining(filename) });
     expect((err as Error).message).toMatch(/^blockdev-add: GenericError: /);
   });

@@ -4,8 +4,8 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { workspaceRoot } from '@iohang/builder';
-import { QmpError } from '@iohang/qmp';
+import { textTable, workspaceRoot } from '@iohang/core';
+import { QmpCommandError } from '@iohang/qmp';
 import { Vm } from '@iohang/vm';
 import { ext4Image, hangDisk } from './hang-helpers.ts';
 import { testGuest } from './support.ts';
@@ -55,8 +55,7 @@ describe('bad QMP input on a running VM', () => {
   afterAll(async () => {
     await vm?.close();
     expect(vm?.endProblems()).toEqual([]);
-    const widths = [0, 1, 2].map((c) => Math.max(...table.map((r) => r[c]!.length)));
-    console.log(['QMP input rejected while the VM runs:', ...table.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))].join('\n'));
+    console.log(['QMP input rejected while the VM runs:', ...textTable([], table)].join('\n'));
   });
 
   it.each(CASES)('%s: a clear error, and QEMU keeps running', async (name, command, args, message) => {
@@ -64,8 +63,8 @@ describe('bad QMP input on a running VM', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(QmpError);
-    const desc = (error as QmpError).desc;
+    expect(error).toBeInstanceOf(QmpCommandError);
+    const desc = (error as QmpCommandError).desc;
     table.push([name, `${command} ${JSON.stringify(args)}`, desc]);
     expect(desc).toMatch(message);
     // QEMU is still running, the guest still answers, and no half-added device is left.

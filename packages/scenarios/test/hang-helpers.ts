@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { BlkdebugFault, type IoOp } from '@iohang/faults';
 import { createDisk } from '@iohang/guest';
-import { qemuPaths, type DiskSpec, type Vm } from '@iohang/vm';
+import { qemuPaths } from '@iohang/core';
+import { blkdebugTarget, imageDisk, type DeviceProps, type DiskSpec, type Vm } from '@iohang/vm';
 
 export async function ext4Image(name: string): Promise<string> {
   const image = join(mkdtempSync(join(tmpdir(), `${name}-`)), 'disk.img');
@@ -13,13 +14,13 @@ export async function ext4Image(name: string): Promise<string> {
   return image;
 }
 
-/** A virtio-blk disk on -blockdev with I/O hang set by device properties. */
-export function hangDisk(id: string, image: string, props: Record<string, string | number | boolean> = { iohang: true }): DiskSpec {
-  return { id, backend: image, protocolOptions: { aio: 'native', cache: { direct: true } }, deviceProps: props };
+/** An imageDisk with I/O hang on by default. */
+export function hangDisk(id: string, image: string, props: DeviceProps = { iohang: true }): DiskSpec {
+  return imageDisk(id, image, props);
 }
 
-export const fault = (vm: Vm, id: string, ops: IoOp[], failTimes?: number) =>
-  BlkdebugFault.start(vm.qmp, { formatNode: `${id}-fmt`, formatDriver: 'raw', protocolNode: `${id}-proto` }, { ops, failTimes });
+/** A blkdebug fault on disk `id`, on. */
+export const fault = (vm: Vm, id: string, ops: IoOp[], failTimes?: number) => BlkdebugFault.start(vm.qmp, blkdebugTarget({ id }), { ops, failTimes });
 
 export async function expectHealthyGuest(vm: Vm, dev: string) {
   expect(await vm.run('dmesg')).not.toMatch(new RegExp(`I/O error, dev ${dev}|EXT4-fs error|Buffer I/O error`));

@@ -6,9 +6,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BlkdebugFault, NbdkitBackend } from '@iohang/faults';
+import { BlkdebugFault, NbdkitBackend, type Fault } from '@iohang/faults';
 import { createDisk } from '@iohang/guest';
-import { qemuPaths, type DiskSpec } from '@iohang/vm';
+import { qemuPaths } from '@iohang/core';
+import { blkdebugTarget, imageDisk, type DiskSpec } from '@iohang/vm';
 import { bootVm, iotool, testGuest } from './support.ts';
 
 describe('guest harness', () => {
@@ -29,9 +30,9 @@ describe.each(['blkdebug', 'nbdkit'] as const)('control experiment without I/O h
     const dir = mkdtempSync(join(tmpdir(), `control-${kind}-`));
     const image = join(dir, 'disk.img');
     await createDisk({ path: image, sizeMiB: 64, format: 'raw', ext4: {} }, qemuPaths().img);
-    await using nbd = kind === 'nbdkit' ? await NbdkitBackend.start({ image, dir, ops: ['write'] }) : undefined;
-    const disk: DiskSpec = nbd ? { id: 'd0', backend: nbd.blockdev() } : { id: 'd0', backend: image, protocolOptions: { aio: 'native', cache: { direct: true } } };
-    const vm = await bootVm(`control-${kind}`, { disks: [disk] });
+    const nbd = kind === 'nbdkit' ? await NbdkitBackend.start({ image, dir, ops: ['write'] }) : undefined;
+    const disk: DiskSpec = nbd ? { id: 'd0', backend: nbd.blockdev() } : imageDisk('d0', image);
+    const vm = await bootVm(`control-${kind}`, { disks: [disk], owns: nbd ? [nbd] : [] });
 
     // lazytime: an O_DIRECT overwrite of allocated blocks then changes no metadata, so no
     // journal commit fails while the fault is on and ext4 stays writable for the check after.
@@ -39,7 +40,8 @@ describe.each(['blkdebug', 'nbdkit'] as const)('control experiment without I/O h
     expect(iotool(await vm.run(write(1, 64))).ok).toBe(true);
 
     const since = vm.qmp.mark();
-    const fault = nbd ? (nbd.startErrors(), undefined) : await BlkdebugFault.start(vm.qmp, { formatNode: 'd0-fmt', formatDriver: 'raw', protocolNode: 'd0-proto' }, { ops: ['write'] });
+    const fault: Fault = nbd ?? new BlkdebugFault(vm.qmp, blkdebugTarget(disk), { ops: ['write'] });
+    await fault.begin();
     const failed = await vm.exec(write(2, 8));
     expect(failed.exitCode).toBe(1);
     const result = iotool(failed.stdout);
@@ -49,8 +51,7 @@ describe.each(['blkdebug', 'nbdkit'] as const)('control experiment without I/O h
     const event = await vm.qmp.waitEvent('BLOCK_IO_ERROR', { since, timeoutMs: 10_000 });
     expect(event.data).toMatchObject({ device: '', 'node-name': 'd0-fmt', 'qom-path': '/machine/peripheral/d0/virtio-backend', operation: 'write', action: 'report' });
 
-    if (nbd) nbd.stopErrors();
-    else await fault!.stop();
+    await fault.end();
     expect(iotool(await vm.run(write(3, 64))).ok).toBe(true);
     const verified = iotool(await vm.run(`iotool verify ${FILE} --bs 4096 --count 64 --gen 3 --direct`));
     expect(verified.ok).toBe(true);

@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { qemuMemoryKiB } from '@iohang/vm';
 import { ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool } from './support.ts';
+import { sleep } from '@iohang/core';
 
 const BS = 4096;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type IoHangInfo = { hung: boolean; 'parked-requests': number };
 const ioHang = async (vm: Awaited<ReturnType<typeof bootVm>>) => ((await vm.qmp.execute('query-block')) as { 'io-hang'?: IoHangInfo }[])[0]!['io-hang']!;
@@ -32,7 +32,7 @@ describe('hostile guest', () => {
         await vm.waitReboot();
         await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => e.data.set === false, timeoutMs: 10_000 });
         expect(await ioHang(vm)).toMatchObject({ hung: false, 'parked-requests': 0 });
-        await f.stop();
+        await f.end();
       } else {
         // Unbind the driver with a request parked: the guest waits for it; the storage
         // comes back, the unbind finishes, and the rebound driver finds the disk again.
@@ -40,7 +40,7 @@ describe('hostile guest', () => {
         const unbind = vm.exec(`echo ${dev} > /sys/bus/virtio/drivers/virtio_blk/unbind`, { timeoutMs: 60_000 });
         await sleep(2000);
         expect((await vm.run('echo alive', { timeoutMs: 10_000 })).trim()).toBe('alive');
-        await f.stop();
+        await f.end();
         expect((await unbind).exitCode).toBe(0);
         await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => e.data.set === false, timeoutMs: 10_000 });
         await vm.run(`echo ${dev} > /sys/bus/virtio/drivers/virtio_blk/bind; for i in $(seq 50); do [ -b /dev/vda ] && break; sleep 0.1; done; [ -b /dev/vda ]`);

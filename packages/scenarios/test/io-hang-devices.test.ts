@@ -12,9 +12,9 @@ import { describe, expect, it } from 'vitest';
 import type { DiskSpec, Vm } from '@iohang/vm';
 import { expectHealthyGuest, ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool } from './support.ts';
+import { sleep } from '@iohang/core';
 
 const BS = 4096;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Model {
   name: string;
@@ -121,7 +121,7 @@ describe.each(MODELS)('I/O hang on $name', (model) => {
       await sleep(1000);
       expect(vm.qmp.events().filter((e) => e.seq > hang.seq && e.event.startsWith('BLOCK_IO'))).toEqual([]);
     }
-    await f.stop();
+    await f.end();
     expect((await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hang.seq + 1 })).data.set).toBe(false);
     const result = iotool((await writer).stdout);
     expect(result.errors).toEqual([]);
@@ -152,7 +152,7 @@ describe.each(MODELS)('I/O hang on $name', (model) => {
     const inflight = (await vm.run(`cat /sys/block/${model.dev}/inflight`)).trim().split(/\s+/).reduce((n, x) => n + Number(x), 0);
     const parkedBefore = await parkedRequests(vm);
     expect(parkedBefore, `parked in QEMU, with ${inflight} requests in flight in the guest`).toBeLessThanOrEqual(inflight);
-    await f.stop();
+    await f.end();
     const repaired = Date.now();
     // Nothing a cancel or reset touched is left behind: a retry tick (1 s) after the repair
     // nothing is parked, and the writer ends well before the guest's 30 s command timeout

@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { BlkdebugFault } from '@iohang/faults';
 import type { BlockInfo } from '@iohang/qmp';
-import { qemuPaths, type ExecResult, type Vm } from '@iohang/vm';
+import { qemuPaths, sleep } from '@iohang/core';
+import { type ExecResult, type Vm } from '@iohang/vm';
 import { expectHealthyGuest, ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool } from './support.ts';
 
@@ -20,7 +21,6 @@ const BS = 4096;
 const COUNT = 16;
 const SIZE = 64 << 20; // ext4Image's size
 const QOM = '/machine/peripheral/d0/virtio-backend';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The reviewer's bound: a drain that waited for the storage would take as long as the outage. */
 const BOUND_MS = 10_000;
 
@@ -77,7 +77,7 @@ async function hungGuest(
 
 /** The storage is back: the hang ends, the parked writes complete and the guest saw nothing. */
 async function expectRecovery({ vm, fault: f, writer, hangSeq }: Hung) {
-  await bounded('remove the fault (blockdev-reopen)', () => f.stop());
+  await bounded('remove the fault (blockdev-reopen)', () => f.end());
   await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hangSeq + 1, predicate: (e) => !e.data.set, timeoutMs: 15_000 });
   const result = iotool((await writer).stdout);
   expect(result.errors).toEqual([]);
@@ -168,7 +168,7 @@ describe('drain on a hung disk does not wait for the storage', () => {
     await bounded('query-status while the unplug is pending', () => vm.qmp.execute('query-status'));
     expect((await hangState(vm)).hung).toBe(true);
     const restored = Date.now();
-    await hung.fault.stop();
+    await hung.fault.end();
     await vm.qmp.waitEvent('DEVICE_DELETED', { since, predicate: (e) => e.data.device === 'd0', timeoutMs: 60_000 });
     console.log(`storage back -> DEVICE_DELETED: ${Date.now() - restored} ms`);
     await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hung.hangSeq + 1, predicate: (e) => e.data.set === false, timeoutMs: 15_000 });

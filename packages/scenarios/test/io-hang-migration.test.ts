@@ -16,10 +16,10 @@ import { eventMs, type BlockIOHangInfo } from '@iohang/qmp';
 import type { DiskSpec, Vm } from '@iohang/vm';
 import { ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool } from './support.ts';
+import { sleep } from '@iohang/core';
 
 const BS = 4096;
 const COUNT = 32;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The destination's backend: a blkdebug filter failing every write from the start. */
 function failingBackend(image: string): Pick<DiskSpec, 'backend' | 'protocolOptions'> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 import type { BlockIOHangInfo } from '@iohang/qmp';
-import { qemuPaths } from '@iohang/vm';
+import { qemuPaths, textTable } from '@iohang/core';
 
 const q = qemuPaths();
 const image = join(mkdtempSync(join(tmpdir(), 'opts-')), 'disk.img');
@@ -31,8 +31,7 @@ const pageCacheWarning = (on: string) => `warning: I/O hang${on}: the image uses
 describe('I/O hang options', () => {
   const refused: string[][] = [];
   afterAll(() => {
-    const widths = [0, 1].map((c) => Math.max(...refused.map((r) => r[c]!.length)));
-    console.log(['Startup options refused (QEMU exits 1):', ...refused.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))].join('\n'));
+    console.log(['Startup options refused (QEMU exits 1):', ...textTable([], refused)].join('\n'));
   });
 
   it.each([

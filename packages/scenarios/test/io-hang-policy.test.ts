@@ -7,13 +7,14 @@
 import { describe, expect, it } from 'vitest';
 import { BlkdebugFault } from '@iohang/faults';
 import type { BlockIOHangInfo } from '@iohang/qmp';
+import { blkdebugTarget } from '@iohang/vm';
 import { ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool } from './support.ts';
+import { sleep } from '@iohang/core';
 
 const BS = 4096;
 /** Raw direct I/O on the disk, away from anything the test reads back. */
 const AT = (mib: number) => `/dev/vda --bs ${BS} --offset ${mib << 20} --direct`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('I/O hang policy', () => {
   it('reads time out after 3 s and get rerror=report while writes wait for the storage; ETIMEDOUT hangs once chosen', async () => {
@@ -47,7 +48,7 @@ describe('I/O hang policy', () => {
     await sleep(3000);
     expect(writeDone).toBe(false);
     const storageBack = Date.now();
-    await f.stop();
+    await f.end();
     const written = await writer;
     expect(iotool(written.stdout).errors).toEqual([]);
     expect(written.exitCode).toBe(0);
@@ -66,7 +67,7 @@ describe('I/O hang policy', () => {
     // 2. ETIMEDOUT is not among the default errors: the guest gets it at once. Chosen with
     //    errors, it hangs like EIO.
     since = vm.qmp.mark();
-    f = await BlkdebugFault.start(vm.qmp, { formatNode: 'd0-fmt', formatDriver: 'raw', protocolNode: 'd0-proto' }, { ops: ['write'], errno: 'ETIMEDOUT' });
+    f = await BlkdebugFault.start(vm.qmp, blkdebugTarget({ id: 'd0' }), { ops: ['write'], errno: 'ETIMEDOUT' });
     const failed = await vm.exec(`iotool write ${AT(40)} --count 1 --gen 3`, { timeoutMs: 60_000 });
     expect(failed.exitCode).toBe(1);
     expect(vm.qmp.events().filter((e) => e.seq >= since).map((e) => e.event)).not.toContain('BLOCK_IO_HANG');
@@ -77,7 +78,7 @@ describe('I/O hang policy', () => {
     expect((await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, timeoutMs: 30_000 })).data.set).toBe(true);
     await sleep(2000);
     expect(writeDone).toBe(false);
-    await f.stop();
+    await f.end();
     expect(iotool((await hangs).stdout).ok).toBe(true);
     expect(iotool(await vm.run(`iotool verify ${AT(40)} --count 4 --gen 4`)).ok).toBe(true);
 

@@ -8,9 +8,9 @@ import { describe, expect, it } from 'vitest';
 import type { BlockIOHangInfo } from '@iohang/qmp';
 import { ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool } from './support.ts';
+import { sleep } from '@iohang/core';
 
 const BS = 4096;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Disk = { qdev?: string; 'io-hang'?: BlockIOHangInfo };
 
 describe('I/O hang at run time', () => {
@@ -27,7 +27,7 @@ describe('I/O hang at run time', () => {
     const write = vm.exec(`iotool write /mnt/data --bs ${BS} --count 4 --gen 1 --direct`, { timeoutMs: 120_000 });
     const hang = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, timeoutMs: 30_000 });
     expect(hang.data.set).toBe(true);
-    await f.stop();
+    await f.end();
     // The storage is back, but the next retry is a minute away: still hung.
     await sleep(2000);
     expect(await ioHang()).toMatchObject({ hung: true });
@@ -61,7 +61,7 @@ describe('I/O hang at run time', () => {
     const failed = await timedOut;
     expect(failed.exitCode).toBe(1);
     expect(iotool(failed.stdout).errors[0]).toMatchObject({ errno: 5 });
-    await f.stop();
+    await f.end();
     expect(iotool(await vm.run(`iotool write /mnt/data --bs ${BS} --count 1 --gen 3 --direct`)).ok).toBe(true);
     await vm.qmp.waitEvent('BLOCK_IO_HANG_TIMEOUT', { since: expired.seq + 1, predicate: (e) => e.data.set === false });
 
@@ -84,7 +84,7 @@ describe('I/O hang at run time', () => {
     const quick = Date.now();
     expect((await vm.exec(`iotool write /mnt/data --bs ${BS} --count 1 --gen 5 --direct`)).exitCode).toBe(1);
     expect(Date.now() - quick).toBeLessThan(5000);
-    await f.stop();
+    await f.end();
     console.info(`disabled while hung: the guest had its EIO ${offMs} ms after block-io-hang-set enable=false`);
   });
 });

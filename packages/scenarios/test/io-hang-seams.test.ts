@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NbdfuseImage } from '@iohang/faults';
 import { createDisk } from '@iohang/guest';
-import { qemuPaths, type Vm } from '@iohang/vm';
+import { qemuPaths, sleep } from '@iohang/core';
+import { type Vm } from '@iohang/vm';
 import { expectHealthyGuest, ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool } from './support.ts';
 
 const BS = 4096;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type IoHangInfo = { hung: boolean; 'parked-requests': number };
 async function ioHang(vm: Vm, qdev: string): Promise<IoHangInfo | undefined> {
@@ -52,7 +52,7 @@ describe.each([
     expect(await ioHang(vm, '/machine/peripheral/d0/virtio-backend')).toMatchObject({ hung: true });
 
     // The storage comes back: the parked writes complete on their own, no stop/cont needed
-    await f.stop();
+    await f.end();
     const recovered = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hang.seq + 1, timeoutMs: 10_000 });
     expect(recovered.data.set).toBe(false);
     expect(iotool((await writer).stdout).errors).toEqual([]);
@@ -86,7 +86,7 @@ describe('NVMe aborts of parked flushes', () => {
     expect(vm.running).toBe(true);
     await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hang.seq + 1, predicate: (e) => !e.data.set, timeoutMs: 30_000 });
     await vm.run('echo 30000 > /sys/block/nvme0n1/queue/io_timeout');
-    await f.stop();
+    await f.end();
     const result = iotool((await writer).stdout);
     expect(await ioHang(vm, 'd0')).toMatchObject({ 'parked-requests': 0 });
     // The disk works; whether the guest gave up on the flush is its own decision
@@ -102,19 +102,20 @@ describe('flushes through the host page cache', () => {
     const backing = join(dir, 'backing.img');
     await createDisk({ path: backing, sizeMiB: 64, format: 'raw' }, qemuPaths().img);
     // A plain file to QEMU, opened without O_DIRECT; its flushes fail on demand below it
-    await using file = await NbdfuseImage.start({ image: backing, dir, ops: ['flush'], name: 'cached.img' });
+    const file = await NbdfuseImage.start({ image: backing, dir, ops: ['flush'], name: 'cached.img' });
     const vm = await bootVm('io-hang-page-cache-flush', {
       disks: [{ id: 'd0', backend: file.path, protocolOptions: { cache: { direct: false } }, deviceProps: { iohang: true } }],
+      owns: [file],
     });
     const raw = `/dev/vda --bs ${BS} --count 8 --gen 1 --direct`;
     expect(iotool(await vm.run(`iotool write ${raw} --fsync-every 8`)).ok).toBe(true);
 
     const since = vm.qmp.mark();
-    file.startErrors();
+    await file.begin();
     const started = Date.now();
     const result = iotool((await vm.exec(`iotool write ${raw} --fsync-every 4`, { timeoutMs: 60_000 })).stdout);
     const seconds = (Date.now() - started) / 1000;
-    file.stopErrors();
+    await file.end();
     // The fsync failed (EIO) within seconds: not parked, since no retry could succeed
     expect(result.errors.map((e) => ({ op: e.op, errno: e.errno }))).toContainEqual({ op: 'fsync', errno: 5 });
     expect(seconds).toBeLessThan(20);

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NbdfuseImage } from '@iohang/faults';
 import { createDisk } from '@iohang/guest';
-import { qemuPaths, type Props } from '@iohang/vm';
+import { qemuPaths, sleep } from '@iohang/core';
+import { type Props } from '@iohang/vm';
 import { expectHealthyGuest, ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool, type IotoolResult } from './support.ts';
 
 const BS = 4096;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The longest single request in an iotool timeline, in ms. */
 function longestMs(r: IotoolResult): number {
@@ -45,11 +45,11 @@ describe.each([
     if (op !== 'flush') {
       await sleep(5000);
       expect((await vm.run('echo alive', { timeoutMs: 10_000 })).trim()).toBe('alive');
-      await f.stop();
+      await f.end();
     }
     const recovered = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hang.seq + 1, timeoutMs: 30_000 });
     expect(recovered.data.set).toBe(false);
-    if (op === 'flush') await f.stop();
+    if (op === 'flush') await f.end();
 
     const result = iotool((await running).stdout);
     expect(result.errors).toEqual([]);
@@ -88,7 +88,7 @@ describe('I/O hang limits and neighbours', () => {
     expect((await vm.exec(`iotool write /mnt/data --bs ${BS} --count 1 --gen 3 --direct`)).exitCode).toBe(1);
     expect(Date.now() - quick).toBeLessThan(2500);
     await sleep(Math.max(0, 10_000 - (Date.now() - started)));
-    await f.stop();
+    await f.end();
     expect(iotool(await vm.run(`iotool write /mnt/data --bs ${BS} --count 16 --gen 4 --direct --fsync-every 16`)).ok).toBe(true);
     expect(iotool(await vm.run(`iotool verify /mnt/data --bs ${BS} --count 16 --gen 4 --direct`)).ok).toBe(true);
     const back = await vm.qmp.waitEvent('BLOCK_IO_HANG_TIMEOUT', { since: timeout.seq + 1 });
@@ -123,7 +123,7 @@ describe('I/O hang limits and neighbours', () => {
       const other = iotool(await vm.run(`iotool write /m1/data --bs ${BS} --count 32 --gen ${round + 1} --direct --fsync-every 8`, { timeoutMs: 30_000 }));
       expect(other.ok).toBe(true);
     }
-    await f.stop();
+    await f.end();
     expect(iotool((await stuck).stdout).ok).toBe(true);
     expect(vm.qmp.events().filter((e) => e.seq >= since && e.event === 'BLOCK_IO_HANG').map((e) => e.data['qom-path'])).toEqual([
       '/machine/peripheral/d0/virtio-backend',
@@ -157,7 +157,7 @@ describe.each([
     // virtio-blk re-sends the request; the storage is still down, so it parks again.
     const again = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => e.data.set && e.seq > since + 1, timeoutMs: 30_000 });
     await sleep(2000);
-    await f.stop();
+    await f.end();
     await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: again.seq + 1, predicate: (e) => !e.data.set, timeoutMs: 15_000 });
     const result = iotool((await writer).stdout);
     expect(result.errors).toEqual([]);
@@ -187,15 +187,15 @@ describe('the original interface and device resets', () => {
     const backing = join(dir, 'backing.img');
     await createDisk({ path: backing, sizeMiB: 64, format: 'raw', ext4: {} }, qemuPaths().img);
     // shared.img is a plain file to QEMU; the storage underneath fails writes on demand.
-    await using shared = await NbdfuseImage.start({ image: backing, dir, ops: ['write'], name: 'shared.img' });
+    const shared = await NbdfuseImage.start({ image: backing, dir, ops: ['write'], name: 'shared.img' });
     // As documented in 2020, with only the accelerator changed (TCG here).
-    const vm = await bootVm('io-hang-seed', { extraArgs: ['-machine', 'pc', '-drive', `file=${shared.path},format=raw,cache=none,aio=native,iohang-timeout=60`] });
+    const vm = await bootVm('io-hang-seed', { extraArgs: ['-machine', 'pc', '-drive', `file=${shared.path},format=raw,cache=none,aio=native,iohang-timeout=60`], owns: [shared] });
     await vm.run('mount -t ext4 /dev/sda /mnt');
     type Info = { device: string; 'io-hang'?: { timeout: number; 'retry-interval': number; hung: boolean; 'parked-requests': number } };
     const disk = () => vm.qmp.execute('query-block').then((bs) => (bs as Info[]).find((b) => b.device === 'ide0-hd0')!);
     expect((await disk())['io-hang']).toMatchObject({ read: { timeout: 60, 'retry-interval': 1000 }, write: { timeout: 60, 'retry-interval': 1000 }, errors: ['eio'], hung: false });
     const since = vm.qmp.mark();
-    shared.startErrors();
+    await shared.begin();
     const writer = vm.exec(`iotool write /mnt/data --bs ${BS} --count 32 --gen 1 --direct --fsync-every 8`, { timeoutMs: 120_000 });
     const hang = await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, timeoutMs: 30_000 });
     expect(hang.data).toMatchObject({ device: 'ide0-hd0', set: true });
@@ -203,7 +203,7 @@ describe('the original interface and device resets', () => {
     const hung = (await disk())['io-hang']!;
     expect(hung.hung).toBe(true);
     expect(hung['parked-requests']).toBeGreaterThan(0);
-    shared.stopErrors();
+    await shared.end();
     await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: hang.seq + 1, timeoutMs: 15_000 });
     expect(iotool((await writer).stdout).errors).toEqual([]);
     await expectHealthyGuest(vm, 'sda');
@@ -224,7 +224,7 @@ describe('the original interface and device resets', () => {
     await vm.qmp.waitEvent('BLOCK_IO_HANG', { since, predicate: (e) => !e.data.set, timeoutMs: 5000 });
     const info = ((await vm.qmp.execute('query-block')) as { 'io-hang'?: { hung: boolean; 'parked-requests': number } }[])[0]!;
     expect(info['io-hang']).toMatchObject({ hung: false, 'parked-requests': 0 });
-    await f.stop();
+    await f.end();
     await vm.run('mount -t ext4 /dev/vda /mnt');
     expect(iotool(await vm.run(`iotool write /mnt/data --bs ${BS} --count 16 --gen 2 --direct --fsync-every 16`)).ok).toBe(true);
     expect(iotool(await vm.run(`iotool verify /mnt/data --bs ${BS} --count 16 --gen 2 --direct`)).ok).toBe(true);

@@ -2,7 +2,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
-import { workspaceRoot } from '@iohang/builder';
+import { workspaceRoot } from '@iohang/core';
 import { buildGuest, type Guest } from '@iohang/guest';
 import { Vm, type VmOptions } from '@iohang/vm';
 
@@ -27,16 +27,21 @@ export async function bootVm(name: string, opts: Omit<VmOptions, 'guest' | 'logD
   onTestFinished(async ({ task }) => {
     await vm.close();
     // A signal, an unexpected exit code, an assertion or a sanitizer report (an ASan build,
-    // IOHANG_QEMU_VARIANT=asan) fails the test, unless it said which end it expects.
+    // IOHANG_QEMU_VARIANT=asan) fails the test, unless it said which end it expects; so
+    // does anything QEMU sent that is not valid QMP or does not match the event schemas.
     const problems = vm.endProblems();
+    const protocol = (vm.qmp?.protocolErrors ?? []).map((e) => `${e.message} (QEMU sent: ${e.line})`);
     // onTestFinished runs before onTestFailed hooks: the test's own result is already here.
-    if (task.result?.state === 'fail' || problems.length) {
+    if (task.result?.state === 'fail' || problems.length || protocol.length) {
       console.error(`--- ${name}: guest console (tail) ---\n${vm.consoleTail(40)}\n--- logs kept in ${logDir} ---`);
     } else {
       rmSync(logDir, { recursive: true, force: true });
     }
     if (problems.length) {
       expect.unreachable(`QEMU did not end well:\n${problems.join('\n')}\n(QEMU's output and logs in ${logDir})`);
+    }
+    if (protocol.length) {
+      expect.unreachable(`QEMU's QMP output broke the protocol or the schemas:\n${protocol.join('\n')}\n(the QMP transcript is in ${logDir})`);
     }
   });
   return vm;

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlkdebugFault, type IoOp } from '@iohang/faults';
 import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
-import { qemuMemoryKiB, qemuPaths, Vm } from '@iohang/vm';
+import { qemuPaths, sleep } from '@iohang/core';
+import { blkdebugTarget, imageDisk, qemuMemoryKiB, Vm } from '@iohang/vm';
 
 export interface SoakOptions {
   cycles: number;
@@ -41,7 +42,6 @@ export interface SoakResult {
 const BS = 4096;
 const BLOCKS = 256;
 const STOP_FILE = '/tmp/soak.stop';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The guest's side: write the whole region with generation g, verify it, g + 1, until told
@@ -70,7 +70,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const props = { iohang: true, 'iohang-retry-interval': opts.retryIntervalMs, ...(opts.iothread ? { iothread: 'io0' } : {}) };
   await using vm = await Vm.start({
     guest: await buildGuest({ log }),
-    disks: [{ id: 'd0', backend: image, protocolOptions: { aio: 'native', cache: { direct: true } }, deviceProps: props }],
+    disks: [imageDisk('d0', image, props)],
     iothreads: opts.iothread ? ['io0'] : [],
     logDir: join(dir, 'vm'),
   });
@@ -81,14 +81,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const recoveryMs: number[] = [];
   const rss: number[] = [];
   const own: number[] = [];
-  const nodes = { formatNode: 'd0-fmt', formatDriver: 'raw', protocolNode: 'd0-proto' } as const;
   for (let i = 0; i < opts.cycles; i++) {
     const ops: IoOp[] = i % 2 ? ['read'] : ['write'];
     const mark = vm.qmp.mark();
-    const f = await BlkdebugFault.start(vm.qmp, nodes, { ops });
+    const f = await BlkdebugFault.start(vm.qmp, blkdebugTarget({ id: 'd0' }), { ops });
     await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: mark, predicate: (e) => e.data.set === true, timeoutMs: 60_000 });
     await sleep(opts.outageMs);
-    await f.stop();
+    await f.end();
     const ended = Date.now();
     await vm.qmp.waitEvent('BLOCK_IO_HANG', { since: mark, predicate: (e) => e.data.set === false, timeoutMs: 60_000 });
     recoveryMs.push(Date.now() - ended);

@@ -1,7 +1,27 @@
 /** QEMU command-line pieces for the disks a test describes. */
+import type { QmpCommands } from '@iohang/qmp';
 
 export type PropValue = string | number | boolean;
 export type Props = Record<string, PropValue>;
+
+type IoHangSet = QmpCommands['block-io-hang-set']['args'];
+
+/**
+ * The series' device properties, typed as the block-io-hang-set members they set at
+ * startup (docs/system/io-hang.rst). The per-direction settings and the error list are
+ * -drive options and QMP members only.
+ */
+export interface IoHangProps {
+  /** block-io-hang-set `enable` */
+  iohang?: IoHangSet['enable'];
+  /** Seconds; 0: never time out. block-io-hang-set `timeout` */
+  'iohang-timeout'?: IoHangSet['timeout'];
+  /** Milliseconds. block-io-hang-set `retry-interval` */
+  'iohang-retry-interval'?: IoHangSet['retry-interval'];
+}
+
+/** Device properties: the I/O hang ones typed, any other as QEMU spells it. */
+export type DeviceProps = IoHangProps & Props;
 
 /** One guest disk: a backend, a format, a device model. */
 export interface DiskSpec {
@@ -19,7 +39,7 @@ export interface DiskSpec {
   protocolOptions?: Record<string, unknown>;
   /** Device model; default virtio-blk-pci. */
   device?: string;
-  deviceProps?: Props;
+  deviceProps?: DeviceProps;
   /**
    * Device properties that need QEMU's JSON -device syntax (lists, e.g.
    * iothread-vq-mapping), passed as they are; with them the whole -device is given as
@@ -31,6 +51,21 @@ export interface DiskSpec {
 export function nodeNames(id: string) {
   /** `backend` is the -drive id (the BlockBackend's name), as libvirt names it. */
   return { protocol: `${id}-proto`, format: `${id}-fmt`, backend: `drive-${id}` };
+}
+
+/**
+ * A virtio-blk disk on -blockdev over an image file, opened with O_DIRECT and native AIO
+ * on the host, so that the host page cache hides no failure: the disk of every scenario,
+ * the demo, the soak and the benchmarks.
+ */
+export function imageDisk(id: string, image: string, deviceProps: DeviceProps = {}): DiskSpec {
+  return { id, backend: image, protocolOptions: { aio: 'native', cache: { direct: true } }, deviceProps };
+}
+
+/** Where a blkdebug fault goes for this disk (@iohang/faults' BlkdebugTarget): its format node over its protocol node. */
+export function blkdebugTarget(disk: Pick<DiskSpec, 'id' | 'format'>) {
+  const names = nodeNames(disk.id);
+  return { formatNode: names.format, formatDriver: disk.format ?? 'raw', protocolNode: names.protocol };
 }
 
 function kv(props: Props): string[] {

@@ -3,12 +3,10 @@ import { createWriteStream, mkdirSync, mkdtempSync, type WriteStream } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { IohangError } from '@iohang/builder';
-import { AgentOutputParser, encodeRequest, type Guest } from '@iohang/guest';
+import { describeEnd, endOf, IohangError, type ProcessEnd, qemuPaths, spawnOwned, stopProcess, withTimeout } from '@iohang/core';
+import { AgentChannel, type Guest } from '@iohang/guest';
 import { QmpClient } from '@iohang/qmp';
 import { diskArgs, type DiskSpec } from './args.ts';
-import { describeEnd, endOf, spawnOwned, stopProcess, type ProcessEnd } from './processes.ts';
-import { qemuPaths } from './qemu-paths.ts';
 
 export interface VmOptions {
   guest: Guest;
@@ -43,14 +41,22 @@ export interface VmOptions {
    * same disks and options as the source.
    */
   incoming?: string;
+  /**
+   * What this VM uses and should outlive it: its storage, the daemons behind it. close()
+   * disposes them after QEMU has gone, the last first; what goes wrong there is one of
+   * endProblems().
+   */
+  owns?: AsyncDisposable[];
 }
 
 export interface ExecResult {
+  /** stdout and stderr together, as UTF-8 */
   stdout: string;
+  /** the same output, byte for byte */
+  bytes: Buffer;
   exitCode: number;
 }
 
-const READY = '@@IOHANG-AGENT-READY';
 const TAIL_BYTES = 64 * 1024;
 
 /**
@@ -68,14 +74,7 @@ export class Vm implements AsyncDisposable {
   private readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private consoleText = '';
   private stderrText = '';
-  private readonly agentIn: Writable;
-  private readonly parser = new AgentOutputParser();
-  private readonly pending = new Map<number, (r: ExecResult) => void>();
-  private nextId = 1;
-  private agentReady!: Promise<void>;
-  /** How many times the agent has said it is ready (once per boot). */
-  private readyCount = 0;
-  private readyWaiters: (() => void)[] = [];
+  private readonly agent: AgentChannel;
   private readonly logs: WriteStream[] = [];
   private closed = false;
   private readonly sanitizerLines: string[] = [];
@@ -88,8 +87,12 @@ export class Vm implements AsyncDisposable {
   private stoppedWith?: NodeJS.Signals;
   /** An end the test expects instead of a clean exit (a crash it provokes, kill()). */
   private expectedEnd?: (end: ProcessEnd) => boolean;
+  private readonly owned: AsyncDisposable[];
+  /** What went wrong disposing of `owned`. */
+  private readonly ownedProblems: string[] = [];
 
   private constructor(opts: VmOptions) {
+    this.owned = [...(opts.owns ?? [])];
     const q = qemuPaths(opts.variant);
     this.logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), 'iohang-vm-'));
     mkdirSync(this.logDir, { recursive: true });
@@ -135,23 +138,10 @@ export class Vm implements AsyncDisposable {
       this.consoleText = (this.consoleText + b.toString()).slice(-TAIL_BYTES);
       consoleLog.write(b);
     });
-    this.agentIn = agentStream;
-    this.agentReady = new Promise((resolve) => this.readyWaiters.push(resolve));
-    let recent = '';
+    this.agent = new AgentChannel((line) => agentStream.write(line));
     agentStream.on('data', (b: Buffer) => {
       agentLog.write(b);
-      // Count READY lines (one per boot), also when split across chunks.
-      recent += b.toString();
-      for (let at = recent.indexOf(READY); at >= 0; at = recent.indexOf(READY)) {
-        recent = recent.slice(at + READY.length);
-        this.readyCount++;
-        for (const w of this.readyWaiters.splice(0)) w();
-      }
-      recent = recent.slice(-READY.length);
-      for (const r of this.parser.push(b.toString())) {
-        this.pending.get(r.id)?.({ stdout: r.output, exitCode: r.exitCode });
-        this.pending.delete(r.id);
-      }
+      this.agent.push(b);
     });
   }
 
@@ -160,12 +150,7 @@ export class Vm implements AsyncDisposable {
    * Commands that were running in the old boot never finish.
    */
   async waitReboot(timeoutMs = 120_000): Promise<void> {
-    const boots = this.readyCount;
-    const next = new Promise<void>((resolve) => {
-      const check = () => (this.readyCount > boots ? resolve() : this.readyWaiters.push(check));
-      check();
-    });
-    await this.whileRunning(withTimeout(next, timeoutMs), `the guest did not come back from a reboot within ${timeoutMs / 1000} s`);
+    await this.whileRunning(withTimeout(this.agent.ready(this.agent.boots), timeoutMs), `the guest did not come back from a reboot within ${timeoutMs / 1000} s`);
   }
 
   private log(name: string): WriteStream {
@@ -177,11 +162,17 @@ export class Vm implements AsyncDisposable {
   /** Start QEMU, connect QMP, wait until the guest's agent answers. */
   static async start(opts: VmOptions): Promise<Vm> {
     const started = Date.now();
-    const vm = new Vm(opts);
+    let vm: Vm;
+    try {
+      vm = new Vm(opts);
+    } catch (e) {
+      await disposeAll(opts.owns ?? []);
+      throw e;
+    }
     try {
       vm.qmp = await vm.whileRunning(QmpClient.connect(join(vm.logDir, 'qmp.sock'), { timeoutMs: 30_000, transcript: vm.transcriptWriter() }), 'QMP did not come up');
       const bootTimeoutMs = opts.bootTimeoutMs ?? 120_000;
-      if (!opts.incoming) await vm.whileRunning(withTimeout(vm.agentReady, bootTimeoutMs), `the guest did not boot within ${bootTimeoutMs / 1000} s`);
+      if (!opts.incoming) await vm.whileRunning(withTimeout(vm.agent.ready(), bootTimeoutMs), `the guest did not boot within ${bootTimeoutMs / 1000} s`);
       vm.bootMs = Date.now() - started;
       return vm;
     } catch (e) {
@@ -226,11 +217,10 @@ export class Vm implements AsyncDisposable {
   /** Run a shell command in the guest. Commands run concurrently in the guest. */
   exec(cmd: string, opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
     if (this.closed) return Promise.reject(new Error(`exec after the VM was closed: ${cmd}`));
-    const id = this.nextId++;
     const timeoutMs = opts.timeoutMs ?? 60_000;
-    const result = new Promise<ExecResult>((resolve) => this.pending.set(id, resolve));
-    this.agentIn.write(encodeRequest(id, cmd));
-    const p = this.whileRunning(withTimeout(result, timeoutMs), `guest command "${cmd}" finished within ${timeoutMs / 1000} s`).finally(() => this.pending.delete(id));
+    const { result, forget } = this.agent.request(cmd);
+    const done = result.then((r): ExecResult => ({ stdout: r.output, bytes: r.bytes, exitCode: r.exitCode }));
+    const p = this.whileRunning(withTimeout(done, timeoutMs), `guest command "${cmd}" finished within ${timeoutMs / 1000} s`).finally(forget);
     // A command left running when a test fails ends with the VM; whoever awaits it still sees that.
     p.catch(() => undefined);
     return p;
@@ -268,7 +258,8 @@ export class Vm implements AsyncDisposable {
   /**
    * After close(): what was wrong with how QEMU ended, one line each -- killed by a signal,
    * a non-zero exit code, an assertion or abort it printed, a sanitizer report, or having
-   * to be stopped because it did not exit after quit (a sanitizer may not have finished).
+   * to be stopped because it did not exit after quit (a sanitizer may not have finished);
+   * and what failed when the things it owned were disposed of (a daemon that had died).
    * Empty for a clean exit, or one the test expected (expectEnd()).
    */
   endProblems(): string[] {
@@ -282,6 +273,7 @@ export class Vm implements AsyncDisposable {
     }
     if (!this.expectedEnd) problems.push(...this.crashLines.map((l) => `QEMU printed: ${l.trim()}`));
     problems.push(...this.sanitizerLines.map((l) => `sanitizer: ${l.trim()}`));
+    problems.push(...this.ownedProblems);
     return problems;
   }
 
@@ -314,6 +306,7 @@ export class Vm implements AsyncDisposable {
     const end = this.end;
     this.logs.find((l) => l.path.toString().endsWith('qemu.log'))?.write(`[QEMU ended: ${end ? describeEnd(end) : 'still running'}${this.stoppedWith ? `, stopped with ${this.stoppedWith}` : ''}]\n`);
     await Promise.all(this.logs.map((s) => new Promise((r) => s.end(r))));
+    this.ownedProblems.push(...(await disposeAll(this.owned)));
   }
 
   /** Kill QEMU at once (SIGKILL), as a crash would; the test expects that end. */
@@ -323,8 +316,11 @@ export class Vm implements AsyncDisposable {
     await this.close();
   }
 
+  /** close(); a QEMU that did not end well (endProblems()) is an error here. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+    const problems = this.endProblems();
+    if (problems.length) throw new IohangError(`QEMU did not end well:\n${problems.join('\n')}`, `QEMU's output and logs are in ${this.logDir}`);
   }
 }
 
@@ -334,16 +330,19 @@ export const SANITIZER_REPORT = /==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|
 /** A failed assert() or g_assert() (both abort), or glib's "should not be reached". */
 export const CRASH_REPORT = /Assertion `.*' failed|^ERROR:\S+: (assertion failed|code should not be reached)/;
 
-export function tail(text: string, lines: number): string {
-  return text.split('\n').slice(-lines).join('\n');
+/** Dispose of each, the last first, whatever the others do; the messages of those that failed. */
+async function disposeAll(resources: AsyncDisposable[]): Promise<string[]> {
+  const failed: string[] = [];
+  for (const resource of [...resources].reverse()) {
+    try {
+      await resource[Symbol.asyncDispose]();
+    } catch (e) {
+      failed.push((e as Error).message);
+    }
+  }
+  return failed;
 }
 
-export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+export function tail(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { IohangError, workspacePaths } from '@iohang/builder';
+import { IohangError } from './errors.ts';
+import { workspacePaths } from './paths.ts';
 
 /**
  * The binaries and firmware of one build variant in qemu-build/out/. The default variant

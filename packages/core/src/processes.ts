@@ -74,15 +74,6 @@ export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<
   return { ...endOf(child)!, before: false, forced };
 }
 
-/**
- * Stop a daemon a test relies on (nbdkit, tgtd, ...). One that had died by itself broke
- * the test's premise: that is an error, with how it ended and what it printed.
- */
-export async function stopDaemon(child: ChildProcess, what: string, output = ''): Promise<void> {
-  const end = await stopProcess(child);
-  if (end.before) throw new Error(`${what} had died before the test stopped it (${describeEnd(end)})${output.trim() ? `: ${output.trim()}` : ''}`);
-}
-
 /** PIDs of children still running (for tests that assert nothing is left). */
 export function livePids(): number[] {
   return [...live].map((c) => c.pid).filter((p): p is number => p !== undefined);

@@ -1,0 +1,1 @@
+export { sequentialTests as default } from '../../vitest.shared.ts';
