@@ -1,29 +1,12 @@
 /**
- * Benchmark results (docs/data/bench.json, written by `npx iohang bench`): validation,
+ * Benchmark results (docs/data/bench.json, written by `npx iohang bench`; @iohang/bench's
+ * report schema is the contract): validation,
  * per-series statistics and a small SVG dot plot per figure, drawn at build time.
  */
+import { validateReport, type BenchFigure, type BenchReport } from '@iohang/bench/report';
 import { GenerateError } from './patches.ts';
 
-export interface BenchSeries {
-  label: string;
-  values: number[];
-}
-
-export interface BenchFigure {
-  id: string;
-  title: string;
-  description: string;
-  unit: string;
-  series: BenchSeries[];
-  summary: string;
-}
-
-export interface BenchData {
-  date: string;
-  host: string;
-  qemu: string;
-  figures: BenchFigure[];
-}
+export type BenchData = BenchReport;
 
 export interface SeriesStats {
   n: number;
@@ -34,40 +17,13 @@ export interface SeriesStats {
   max: number;
 }
 
-/** Check bench.json's shape; the message names the offending field. */
+/** bench.json checked against the schema `iohang bench` writes it by; the message names the file and the offending fields. */
 export function validateBench(data: unknown, source: string): BenchData {
-  const fail = (path: string, what: string): never => {
-    throw new GenerateError(`${source}: ${path} ${what}`);
-  };
-  const str = (v: unknown, path: string) => (typeof v === 'string' ? v : fail(path, 'must be a string'));
-  if (!data || typeof data !== 'object' || Array.isArray(data)) fail('the top level', 'must be an object');
-  const d = data as Record<string, unknown>;
-  str(d.date, 'date');
-  str(d.host, 'host');
-  str(d.qemu, 'qemu');
-  if (!Array.isArray(d.figures)) fail('figures', 'must be an array');
-  const ids = new Set<string>();
-  (d.figures as unknown[]).forEach((f, i) => {
-    const p = `figures[${i}]`;
-    if (!f || typeof f !== 'object') fail(p, 'must be an object');
-    const fig = f as Record<string, unknown>;
-    const id = str(fig.id, `${p}.id`);
-    if (!/^[A-Za-z0-9_-]+$/.test(id)) fail(`${p}.id`, `must be letters, digits, - or _ (is ${JSON.stringify(id)})`);
-    if (ids.has(id)) fail(`${p}.id`, `repeats ${id}`);
-    ids.add(id);
-    for (const k of ['title', 'description', 'unit', 'summary']) str(fig[k], `${p}.${k}`);
-    if (!Array.isArray(fig.series) || fig.series.length === 0) fail(`${p}.series`, 'must be a non-empty array');
-    (fig.series as unknown[]).forEach((s, j) => {
-      const sp = `${p}.series[${j}]`;
-      if (!s || typeof s !== 'object') fail(sp, 'must be an object');
-      const ser = s as Record<string, unknown>;
-      str(ser.label, `${sp}.label`);
-      if (!Array.isArray(ser.values) || ser.values.some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
-        fail(`${sp}.values`, 'must be an array of finite numbers');
-      }
-    });
-  });
-  return d as unknown as BenchData;
+  try {
+    return validateReport(data);
+  } catch (e) {
+    throw new GenerateError(`${source}: ${(e as Error).message}`);
+  }
 }
 
 /** Percentile by linear interpolation between closest ranks (numpy's default, R type 7). */

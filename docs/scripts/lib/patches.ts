@@ -9,6 +9,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { IohangError } from '@iohang/core';
+import { patchSubject, readSeries, type SeriesPatch } from '@iohang/builder';
 
 export class GenerateError extends Error {
   override name = 'GenerateError';
@@ -75,9 +77,8 @@ export function parsePatch(text: string, file: string, index = 0): Patch {
     last = m![1]!.toLowerCase();
     headers.set(last, m![2]!);
   }
-  const rawSubject = headers.get('subject');
-  if (!rawSubject) fail('no Subject: header (not git format-patch output?)');
-  const subject = rawSubject!.replace(/^\[[^\]]*PATCH[^\]]*\]\s*/, '').trim();
+  const subject = patchSubject(text);
+  if (!subject) fail('no Subject: header (not git format-patch output?)');
 
   // Body up to the first "---" line, then the diffstat up to the first "diff --git".
   i++;
@@ -148,7 +149,7 @@ export function parsePatch(text: string, file: string, index = 0): Patch {
   return {
     file,
     index,
-    subject,
+    subject: subject!,
     author: headers.get('from') ?? '',
     date: headers.get('date') ?? '',
     body: bodyLines.join('\n').trim(),
@@ -159,20 +160,19 @@ export function parsePatch(text: string, file: string, index = 0): Patch {
 
 /** patches/series (comments and blank lines ignored), every listed file parsed. */
 export function loadSeries(patchesDir: string): Patch[] {
+  // The builder's reader of patches/series, so that the site and the build agree on the series.
+  let listed: SeriesPatch[];
+  try {
+    listed = readSeries(patchesDir);
+  } catch (e) {
+    if (e instanceof IohangError) throw new GenerateError(`${e.message}${e.fix ? ` (${e.fix})` : ''}`);
+    throw e;
+  }
   const seriesFile = join(patchesDir, 'series');
-  if (!existsSync(seriesFile)) throw new GenerateError(`${seriesFile} does not exist`);
-  const names = readFileSync(seriesFile, 'utf8')
-    .split('\n')
-    .map((l) => l.replace(/#.*/, '').trim())
-    .filter(Boolean);
-  if (names.length === 0) throw new GenerateError(`${seriesFile} lists no patch`);
-  const unlisted = readdirSync(patchesDir).filter((f) => f.endsWith('.patch') && !names.includes(f));
+  if (listed.length === 0) throw new GenerateError(`${seriesFile} lists no patch`);
+  const unlisted = readdirSync(patchesDir).filter((f) => f.endsWith('.patch') && !listed.some((p) => p.file === f));
   if (unlisted.length) throw new GenerateError(`patches not listed in ${seriesFile}: ${unlisted.join(', ')}`);
-  return names.map((name, n) => {
-    const path = join(patchesDir, name);
-    if (!existsSync(path)) throw new GenerateError(`${seriesFile} lists ${name}, which does not exist`);
-    return parsePatch(readFileSync(path, 'utf8'), name, n + 1);
-  });
+  return listed.map((p, n) => parsePatch(readFileSync(p.path, 'utf8'), p.file, n + 1));
 }
 
 /** One line of a sparse file. */

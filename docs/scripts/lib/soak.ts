@@ -1,20 +1,11 @@
 /** The soak section of the benchmarks page, from docs/data/soak.json (`iohang soak --json`). */
 import { existsSync, readFileSync } from 'node:fs';
 import { figureSvg, fmt, stats } from './bench.ts';
+import type { SoakResult } from '@iohang/soak';
 import { GenerateError } from './patches.ts';
 
-export interface SoakData {
-  cycles: number;
-  durationMs: number;
-  rounds: number;
-  blocksVerified: number;
-  badRounds: unknown[];
-  events: { hangSet: number; hangCleared: number; timeouts: number; ioErrors: number };
-  eventProblems: string[];
-  rssKiB: { first: number; last: number; max: number };
-  ownKiB?: { first: number; last: number; max: number };
-  recoveryMs: number[];
-}
+/** `iohang soak --json`; files written before soak measured QEMU's own memory lack ownKiB. */
+export type SoakData = Omit<SoakResult, 'ownKiB'> & Partial<Pick<SoakResult, 'ownKiB'>>;
 
 export function readSoak(path: string): SoakData | null {
   if (!existsSync(path)) return null;

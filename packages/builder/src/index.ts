@@ -14,3 +14,5 @@ export * from './update-lock.ts';
 export * from './qemu-tests.ts';
 export * from './tree-lock.ts';
 export * from './suites.ts';
+export * from './test-lists.ts';
+export * from './test-output.ts';

@@ -5,31 +5,14 @@ import { ensureConfigured, ninja, prepare, withBuilderTree, type BuildOptions } 
 import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
 import { workspacePaths } from '@iohang/core';
 import { statePaths } from './paths.ts';
-
-/** QEMU's own tests that the series adds or must keep passing. */
-export const QEMU_UNIT_TESTS = ['test-block-io-hang', 'test-block-backend', 'test-bdrv-drain', 'test-block-iothread'];
-export const QEMU_QTESTS = ['io-hang-test'];
-export const QEMU_IOTESTS = ['io-hang'];
+import { QEMU_IOTESTS, QEMU_QTESTS, QEMU_UNIT_TESTS } from './test-lists.ts';
+import { iotestsCheckFinished, listedCases, parseIotestsCheck, tapPassed } from './test-output.ts';
 
 export interface QemuTestResult {
   name: string;
   passed: boolean;
   /** What the test printed, for a failure message. */
   output: string;
-}
-
-/**
- * ok/not ok lines of a TAP stream: a test binary passed if it ran tests, none failed or was
- * skipped, and, given the number of cases its `-l` lists, it reported every one of them.
- */
-export function tapPassed(tap: string, listed?: number): boolean {
-  const oks = tap.match(/^ok /gm)?.length ?? 0;
-  return oks > 0 && (listed === undefined || oks === listed) && !/^(not ok|Bail out!)/m.test(tap) && !/^ok .*# SKIP/m.test(tap);
-}
-
-/** The test paths glib's `-l` prints, one per line. */
-export function listedCases(listing: string): number {
-  return listing.split('\n').filter((l) => l.startsWith('/')).length;
 }
 
 /**
@@ -96,7 +79,8 @@ export async function runQemuTestsIn(tree: string, buildDir: string, config: Bui
     for (const t of ios) {
       const r = await $({ cwd: check, quiet: true, env: { ...process.env, QEMU_PROG: wrapper }, timeout: '10m' })`./check -raw ${t}`.nothrow();
       const output = r.stdout + r.stderr;
-      results.push({ name: `iotests/${t}`, passed: r.exitCode === 0 && /Passed all 1 iotests/.test(r.stdout) && !CRASH_REPORT.test(output), output });
+      const passed = r.exitCode === 0 && iotestsCheckFinished(r.stdout) && parseIotestsCheck(r.stdout)[t] === 'pass';
+      results.push({ name: `iotests/${t}`, passed: passed && !CRASH_REPORT.test(output), output });
     }
   }
   return results;

@@ -3,78 +3,21 @@
  * directories with the same configure flags and the same environment, compared test by
  * test: a test that fails with the series but not on base is a new failure.
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BASE_VARIANT, ensureConfigured, ninja, prepare, prepareBaseWorktree, withBuilderTree, type BuildOptions } from './build.ts';
 import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
-import { IohangError, iohangHome, textTable, workspacePaths } from '@iohang/core';
+import { IohangError, iohangHome, signalOwned, spawnOwned, textTable, workspacePaths } from '@iohang/core';
 import { statePaths } from './paths.ts';
 import { TEST_ROM_DIRS, writeWrapper } from './qemu-tests.ts';
+import { iotestsCheckFinished, parseIotestsCheck, parseTap, type TestResults, type TestStatus } from './test-output.ts';
+import { SUITE_QTEST_NODES, SUITE_UNIT_TESTS } from './test-lists.ts';
 
 export type Side = 'base' | 'series';
 export const SIDES: readonly Side[] = ['base', 'series'];
 export type SuiteName = 'unit' | 'qtest' | 'iotests-raw' | 'iotests-qcow2';
 export const SUITE_NAMES: readonly SuiteName[] = ['unit', 'qtest', 'iotests-raw', 'iotests-qcow2'];
-export type TestStatus = 'pass' | 'fail' | 'skip';
-/** Test id -> status. Ids: "test-bdrv-drain /bdrv-drain/..." (unit), the qos path (qtest), "040" (iotests). */
-export type TestResults = Record<string, TestStatus>;
-
-/** The block unit tests both sides have (the series' own test-block-io-hang exists only on one). */
-export const SUITE_UNIT_TESTS = ['test-block-backend', 'test-bdrv-drain', 'test-block-iothread'];
-/** qos-test paths with one of these nodes run in the qtest suite. */
-export const SUITE_QTEST_NODES = /^(virtio-blk|virtio-scsi)\b/;
-
-// ---------------------------------------------------------------------------------------
-// Parsing
-
-/**
- * A TAP stream (glib's --tap): "ok 3 /path", "ok 4 /path # SKIP why", "not ok 5 /path".
- * A TODO counts as skipped; "Bail out!" as a failure of the pseudo test "(bail out)".
- */
-export function parseTap(tap: string, prefix = ''): TestResults {
-  const results: TestResults = {};
-  for (const raw of tap.split(/\r?\n/)) {
-    const line = raw.trimEnd();
-    if (/^Bail out!/.test(line)) {
-      results[`${prefix}(bail out)`] = 'fail';
-      continue;
-    }
-    const m = /^(ok|not ok)\b(?:\s+\d+)?(?:\s+-)?\s*(.*?)\s*(?:#\s*(SKIP|TODO)\b.*)?$/i.exec(line);
-    if (!m) continue;
-    const name = m[2] || `#${Object.keys(results).length + 1}`;
-    const status: TestStatus = m[3] ? 'skip' : m[1] === 'ok' ? 'pass' : 'fail';
-    set(results, `${prefix}${name}`, status);
-  }
-  return results;
-}
-
-/**
- * The output of qemu-iotests' `check` (not -tap): one line per test, "040   pass   [hh:mm:ss]
- * [hh:mm:ss] 12.3s", status pass, fail or "not run"; the line announcing a test ends in \r.
- */
-export function parseIotestsCheck(output: string): TestResults {
-  const results: TestResults = {};
-  for (const line of output.split(/\r\n|\r|\n/)) {
-    const m = /^(\S+)\s+(pass|fail|not run)\s+\[\d\d:\d\d:\d\d\]/.exec(line);
-    if (m) set(results, m[1]!, m[2] === 'pass' ? 'pass' : m[2] === 'fail' ? 'fail' : 'skip');
-  }
-  return results;
-}
-
-/** Whether `check` got to its summary ("Passed all N iotests", "Failed k of N iotests"). */
-export function iotestsCheckFinished(output: string): boolean {
-  return /^(Passed all \d+ iotests|Failed \d+ of \d+ iotests)$/m.test(output);
-}
-
-/** The worst status wins when a test is reported twice. */
-function set(results: TestResults, id: string, status: TestStatus): void {
-  const rank = { pass: 0, skip: 1, fail: 2 } as const;
-  const old = results[id];
-  if (!old || rank[status] > rank[old]) results[id] = status;
-}
-
 // ---------------------------------------------------------------------------------------
 // Comparison
 
@@ -158,67 +101,34 @@ interface Captured {
   seconds: number;
 }
 
-/** Process groups of the tests running now, killed if we are interrupted or exit. */
-const running = new Set<number>();
-function killRunning(): void {
-  for (const pid of running) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-}
-function onSignal(signal: NodeJS.Signals): void {
-  killRunning();
-  process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-  process.kill(process.pid, signal);
-}
-
 /**
- * Run a test program in its own process group (a timeout kills the QEMUs it started too),
- * its stdout and stderr appended to `logFile`; stdout is returned for parsing.
+ * Run a test program as the leader of its own process group (a timeout, its end or ours
+ * kills the QEMUs it started too), its stdout and stderr appended to `logFile`; stdout is
+ * returned for parsing.
  */
 function capture(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string; timeoutMs: number; onLine?: (line: string) => void }): Promise<Captured> {
   const started = Date.now();
   appendFileSync(opts.logFile, `\n$ cd ${opts.cwd} && ${[cmd, ...args].join(' ')}\n`);
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  if (running.size === 0) process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('exit', killRunning);
-  running.add(child.pid!);
+  const child = spawnOwned(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], group: true });
   let stdout = '';
   let timedOut = false;
-  child.stdout.on('data', (b: Buffer) => {
+  child.stdout!.on('data', (b: Buffer) => {
     stdout += b.toString();
     appendFileSync(opts.logFile, b);
   });
-  child.stderr.on('data', (b: Buffer) => appendFileSync(opts.logFile, b));
-  if (opts.onLine) createInterface({ input: child.stdout }).on('line', opts.onLine);
+  child.stderr!.on('data', (b: Buffer) => appendFileSync(opts.logFile, b));
+  if (opts.onLine) createInterface({ input: child.stdout! }).on('line', opts.onLine);
   const timer = setTimeout(() => {
     timedOut = true;
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
+    signalOwned(child, 'SIGKILL');
   }, opts.timeoutMs);
   return new Promise((resolve, reject) => {
-    const done = () => {
-      clearTimeout(timer);
-      // Whatever the test left behind in its group (a QEMU it started) goes with it.
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-      running.delete(child.pid!);
-      if (running.size === 0) process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('exit', killRunning);
-    };
     child.on('error', (e) => {
-      done();
+      clearTimeout(timer);
       reject(e);
     });
     child.on('close', (code, signal) => {
-      done();
+      clearTimeout(timer);
       const seconds = (Date.now() - started) / 1000;
       appendFileSync(opts.logFile, `[exit ${code ?? signal}${timedOut ? ', killed after the timeout' : ''}, ${seconds.toFixed(1)} s]\n`);
       resolve({ exitCode: code ?? 128, stdout, timedOut, seconds });

@@ -1,16 +1,31 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
 /**
- * Every QEMU and nbdkit we start goes through here, so none outlives us:
+ * Every QEMU, daemon and test program we start goes through here, so none outlives us:
  * - `setpriv --pdeathsig KILL` makes the kernel kill the child when our process dies,
  *   even by SIGKILL (a test runner killed half-way, a CI timeout);
- * - on a normal exit or SIGINT/SIGTERM we kill whatever is still registered.
+ * - on a normal exit or SIGINT/SIGTERM we kill whatever is still registered;
+ * - a child started as a group leader (`group`) takes down with it whatever it started
+ *   itself (the QEMUs a qtest or iotest runs), however it ends.
  */
-const live = new Set<ChildProcess>();
+const live = new Map<ChildProcess, { group: boolean }>();
 let handlersInstalled = false;
 
+/** Send `signal` to the child, or to its whole process group if it leads one. */
+export function signalOwned(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (!live.get(child)?.group || child.pid === undefined) {
+    child.kill(signal);
+    return;
+  }
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    /* the group is gone */
+  }
+}
+
 function killAll(): void {
-  for (const child of live) child.kill('SIGKILL');
+  for (const child of live.keys()) signalOwned(child, 'SIGKILL');
 }
 
 function installHandlers(): void {
@@ -25,12 +40,23 @@ function installHandlers(): void {
   }
 }
 
-export function spawnOwned(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+export interface OwnedSpawnOptions extends SpawnOptions {
+  /** Lead a process group of its own, killed as a whole when it ends or is stopped. */
+  group?: boolean;
+}
+
+export function spawnOwned(cmd: string, args: string[], opts: OwnedSpawnOptions = {}): ChildProcess {
   installHandlers();
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args], opts);
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  child.once('error', () => live.delete(child));
+  const { group = false, ...spawnOpts } = opts;
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args], { ...spawnOpts, detached: group });
+  live.set(child, { group });
+  const forget = () => {
+    // What the group leader left behind (a QEMU it started) goes with it.
+    if (group) signalOwned(child, 'SIGKILL');
+    live.delete(child);
+  };
+  child.once('exit', forget);
+  child.once('error', forget);
   return child;
 }
 
@@ -64,10 +90,10 @@ export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<
   const already = endOf(child);
   if (already) return { ...already, before: true, forced: false };
   let forced = false;
-  child.kill('SIGTERM');
+  signalOwned(child, 'SIGTERM');
   const timer = setTimeout(() => {
     forced = true;
-    child.kill('SIGKILL');
+    signalOwned(child, 'SIGKILL');
   }, graceMs);
   await exited(child);
   clearTimeout(timer);
@@ -76,5 +102,5 @@ export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<
 
 /** PIDs of children still running (for tests that assert nothing is left). */
 export function livePids(): number[] {
-  return [...live].map((c) => c.pid).filter((p): p is number => p !== undefined);
+  return [...live.keys()].map((c) => c.pid).filter((p): p is number => p !== undefined);
 }
