@@ -8,7 +8,7 @@ import { QEMU_IOTESTS, QEMU_QTESTS, QEMU_UNIT_TESTS, runQemuTests, type QemuTest
 
 const NAMES = [...QEMU_UNIT_TESTS.map((t) => `unit/${t}`), ...QEMU_QTESTS.map((t) => `qtest/${t}`), ...QEMU_IOTESTS.map((t) => `iotests/${t}`)];
 
-describe.each(['default', 'asan'])("QEMU's tests on the patched tree (%s build)", (variant) => {
+describe.each(['default', 'asan'] as const)("QEMU's tests on the patched tree (%s build)", (variant) => {
   let results: QemuTestResult[];
   beforeAll(async () => {
     results = await runQemuTests({ variant, log: () => {} });

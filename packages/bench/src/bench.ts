@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { IohangError } from '@iohang/core';
+import { IohangError, type QemuVariant } from '@iohang/core';
 import { baseQemu, hostDescription, qemuDescription, type Log } from './common.ts';
 import { formatP1, p1Figure, runP1 } from './p1-fast-path.ts';
 import { formatP2, p2Figure, runP2 } from './p2-stall.ts';
@@ -21,6 +21,8 @@ export interface BenchOptions {
   hangSeconds?: number;
   /** Small sizes, for a smoke run. */
   quick: boolean;
+  /** The patched QEMU build (P1 compares it with base). */
+  variant: QemuVariant;
   /** Where images and VM logs go (default: a new temporary directory). */
   dir?: string;
   log: Log;
@@ -60,7 +62,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   const { log } = opts;
   const plan = benchPlan(opts);
   // Fail before anything boots if a build is missing.
-  let qemu = qemuDescription('default');
+  let qemu = qemuDescription(opts.variant);
   if (opts.only.includes('P1')) {
     baseQemu();
     qemu += `; P1 compares with the unpatched build of the same base (${qemuDescription('base').replace(/ with 0 patches$/, '')})`;
@@ -85,10 +87,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   };
   try {
     for (const id of opts.only) {
-      if (id === 'P1') await step(id, 'fast-path cost on healthy storage', () => runP1({ ...plan.p1, dir, log }), formatP1, p1Figure);
-      if (id === 'P2') await step(id, 'guest-visible stall after the storage returns', () => runP2({ ...plan.p2, dir, log }), formatP2, p2Figure);
-      if (id === 'P3') await step(id, 'QEMU CPU time while hung', () => runP3({ ...plan.p3, dir, log }), formatP3, p3Figure);
-      if (id === 'P4') await step(id, 'many disks hung and recovered together', () => runP4({ ...plan.p4, dir, log }), formatP4, p4Figure);
+      if (id === 'P1') await step(id, 'fast-path cost on healthy storage', () => runP1({ ...plan.p1, variant: opts.variant, dir, log }), formatP1, p1Figure);
+      if (id === 'P2') await step(id, 'guest-visible stall after the storage returns', () => runP2({ ...plan.p2, variant: opts.variant, dir, log }), formatP2, p2Figure);
+      if (id === 'P3') await step(id, 'QEMU CPU time while hung', () => runP3({ ...plan.p3, variant: opts.variant, dir, log }), formatP3, p3Figure);
+      if (id === 'P4') await step(id, 'many disks hung and recovered together', () => runP4({ ...plan.p4, variant: opts.variant, dir, log }), formatP4, p4Figure);
     }
   } finally {
     // The images are large and worthless afterwards; the VM logs stay.

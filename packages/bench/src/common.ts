@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { cpus, hostname, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { IohangError, qemuPaths, sleep } from '@iohang/core';
+import { IohangError, qemuPaths, sleep, type QemuVariant } from '@iohang/core';
 import type { BlockIOHangInfo } from '@iohang/qmp';
 import type { Vm } from '@iohang/vm';
 
@@ -89,7 +89,7 @@ export function cpuMs(pid: number): number {
 }
 
 /** "QEMU emulator version ... with N patches" for a build variant. */
-export function qemuDescription(variant = 'default'): string {
+export function qemuDescription(variant: QemuVariant = 'default'): string {
   const q = qemuPaths(variant);
   const version = execFileSync(q.system, ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim();
   let patches = '';

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGuest, parseIotoolResult } from '@iohang/guest';
 import { imageDisk, Vm } from '@iohang/vm';
-import { textTable } from '@iohang/core';
+import { textTable, type QemuVariant } from '@iohang/core';
 import { baseQemu, type Log } from './common.ts';
 import type { BenchFigure } from './report.ts';
 import { fmt, fmtRatio, median, pairedRatio, summarize } from './stats.ts';
@@ -25,8 +25,10 @@ export interface P1Options {
   withOff: boolean;
   dir: string;
   log: Log;
+  /** The patched build. */
+  variant: QemuVariant;
   /** The build the unpatched column runs (default base: qemu-build/out/base). */
-  baseVariant?: string;
+  baseVariant?: QemuVariant;
 }
 
 export const P1_VARIANTS = ['unpatched', 'unpatched-2', 'iohang=on', 'iohang=off'] as const;
@@ -84,7 +86,7 @@ export async function runP1(opts: P1Options): Promise<P1Result> {
   const bootMs: number[] = [];
 
   /** One VM: boot, warm up every disk, then the measured runs, ops and disks taking turns. */
-  const measure = async (round: number, variant: string, disks: { id: string; dev: string; variant: P1Variant }[]) => {
+  const measure = async (round: number, variant: QemuVariant, disks: { id: string; dev: string; variant: P1Variant }[]) => {
     const specs = disks.map((d) =>
       imageDisk(d.id, images[d.variant], d.variant.startsWith('unpatched') ? {} : { iohang: d.variant === 'iohang=on' }),
     );
@@ -112,7 +114,7 @@ export async function runP1(opts: P1Options): Promise<P1Result> {
   const patchedDisks = [{ id: 'on', dev: '/dev/vda', variant: 'iohang=on' as const }, ...(opts.withOff ? [{ id: 'off', dev: '/dev/vdb', variant: 'iohang=off' as const }] : [])];
   for (let round = 0; round < opts.rounds; round++) {
     // A B, B A, A B, ...: neither variant always runs first.
-    const steps = [() => measure(round, baseVariant, baseDisks), () => measure(round, 'default', patchedDisks)];
+    const steps = [() => measure(round, baseVariant, baseDisks), () => measure(round, opts.variant, patchedDisks)];
     for (const step of round % 2 ? steps.reverse() : steps) await step();
   }
   return { requests: opts.requests, repeats: opts.repeats, rounds: opts.rounds, runs, bootMs };

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
 import { BlkdebugFault } from '@iohang/faults';
-import { qemuPaths, sleep, textTable } from '@iohang/core';
+import { qemuPaths, type QemuVariant, sleep, textTable } from '@iohang/core';
 import { blkdebugTarget, imageDisk, Vm } from '@iohang/vm';
 import { eventMs } from '@iohang/qmp';
 import { bestClock, clockSamples, eventDevice, type ClockSample, type Log } from './common.ts';
@@ -25,6 +25,8 @@ export interface P2Options {
    */
   holdMs: number;
   intervalsMs: number[];
+  /** The patched QEMU build to boot. */
+  variant: QemuVariant;
   dir: string;
   log: Log;
 }
@@ -76,11 +78,11 @@ export async function runP2(opts: P2Options): Promise<P2Result> {
   const disks = await Promise.all(
     plans.map(async ({ ms, recovery }, k) => {
       const id = recovery === 'timer' ? `r${ms}` : 'now';
-      const image = await createDisk({ path: join(opts.dir, `p2-${id}.img`), sizeMiB: 8, format: 'raw' }, qemuPaths().img);
+      const image = await createDisk({ path: join(opts.dir, `p2-${id}.img`), sizeMiB: 8, format: 'raw' }, qemuPaths(opts.variant).img);
       return { id, dev: `/dev/vd${String.fromCharCode(97 + k)}`, intervalMs: ms, recovery, spec: imageDisk(id, image, { iohang: true, 'iohang-retry-interval': ms }) };
     }),
   );
-  await using vm = await Vm.start({ guest: await buildGuest({ log }), disks: disks.map((d) => d.spec), logDir: join(opts.dir, 'p2-vm') });
+  await using vm = await Vm.start({ guest: await buildGuest({ log }), variant: opts.variant, disks: disks.map((d) => d.spec), logDir: join(opts.dir, 'p2-vm') });
   const reps: P2Rep[] = [];
   for (let rep = 0; rep < opts.reps; rep++) {
     // The intervals take turns: 1000, 100, 1000, 100, ... (and the other way round every other rep).

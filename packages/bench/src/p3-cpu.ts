@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { buildGuest, createDisk } from '@iohang/guest';
 import { BlkdebugFault } from '@iohang/faults';
-import { qemuPaths, sleep, textTable } from '@iohang/core';
+import { qemuPaths, type QemuVariant, sleep, textTable } from '@iohang/core';
 import { blkdebugTarget, imageDisk, Vm } from '@iohang/vm';
 import { countWrites, cpuMs, eventDevice, ioHangInfo, type Log } from './common.ts';
 import type { BenchFigure } from './report.ts';
@@ -19,6 +19,8 @@ export interface P3Options {
   windowMs: number;
   rounds: number;
   intervalsMs: number[];
+  /** The patched QEMU build to boot. */
+  variant: QemuVariant;
   dir: string;
   log: Log;
 }
@@ -54,11 +56,11 @@ export async function runP3(opts: P3Options): Promise<P3Result> {
   const disks = await Promise.all(
     opts.intervalsMs.map(async (ms, k) => {
       const id = `c${ms}`;
-      const image = await createDisk({ path: join(opts.dir, `p3-${id}.img`), sizeMiB, format: 'raw' }, qemuPaths().img);
+      const image = await createDisk({ path: join(opts.dir, `p3-${id}.img`), sizeMiB, format: 'raw' }, qemuPaths(opts.variant).img);
       return { id, dev: `/dev/vd${String.fromCharCode(97 + k)}`, intervalMs: ms, spec: imageDisk(id, image, { iohang: true, 'iohang-retry-interval': ms }) };
     }),
   );
-  await using vm = await Vm.start({ guest: await buildGuest({ log }), disks: disks.map((d) => d.spec), logDir: join(opts.dir, 'p3-vm') });
+  await using vm = await Vm.start({ guest: await buildGuest({ log }), variant: opts.variant, disks: disks.map((d) => d.spec), logDir: join(opts.dir, 'p3-vm') });
   const pid = vm.pid!;
   // virtio-blk's queue (default 256 entries) and the guest's tag count must both allow this many in flight.
   const depth = Number((await vm.run('cat /sys/block/vda/queue/nr_requests')).trim());

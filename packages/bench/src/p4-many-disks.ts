@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { buildGuest, createDisk } from '@iohang/guest';
 import { BlkdebugFault } from '@iohang/faults';
-import { qemuPaths, sleep, textTable } from '@iohang/core';
+import { qemuPaths, type QemuVariant, sleep, textTable } from '@iohang/core';
 import { blkdebugTarget, diskArgs, imageDisk, qemuMemoryKiB, Vm } from '@iohang/vm';
 import { eventMs } from '@iohang/qmp';
 import { eventDevice, ioHangInfo, type Log } from './common.ts';
@@ -18,6 +18,8 @@ export interface P4Options {
   disks: number;
   reps: number;
   holdMs: number;
+  /** The patched QEMU build to boot. */
+  variant: QemuVariant;
   dir: string;
   log: Log;
 }
@@ -78,12 +80,12 @@ export async function runP4(opts: P4Options): Promise<P4Result> {
   const bridges = Math.ceil(opts.disks / PER_BRIDGE);
   const specs = await Promise.all(
     ids.map(async (id, k) => {
-      const image = await createDisk({ path: join(opts.dir, `p4-${id}.img`), sizeMiB: 2, format: 'raw' }, qemuPaths().img);
+      const image = await createDisk({ path: join(opts.dir, `p4-${id}.img`), sizeMiB: 2, format: 'raw' }, qemuPaths(opts.variant).img);
       return imageDisk(id, image, { iohang: true, 'iohang-retry-interval': RETRY_INTERVAL_MS, bus: `br${Math.floor(k / PER_BRIDGE)}`, addr: `0x${((k % PER_BRIDGE) + 1).toString(16)}` });
     }),
   );
   const extraArgs = [...Array.from({ length: bridges }, (_, b) => ['-device', `pci-bridge,id=br${b},chassis_nr=${b + 1}`]).flat(), ...specs.flatMap(diskArgs)];
-  await using vm = await Vm.start({ guest: await buildGuest({ log }), extraArgs, logDir: join(opts.dir, 'p4-vm'), bootTimeoutMs: 300_000 });
+  await using vm = await Vm.start({ guest: await buildGuest({ log }), variant: opts.variant, extraArgs, logDir: join(opts.dir, 'p4-vm'), bootTimeoutMs: 300_000 });
   const pid = vm.pid!;
   const devs = (await vm.run(`for i in $(seq 100); do [ $(ls /sys/block | grep -c '^vd') -ge ${opts.disks} ] && break; sleep 0.1; done; ls /sys/block | grep '^vd'`)).trim().split(/\s+/).filter(Boolean);
   log(`  P4: the guest sees ${devs.length} virtio disks (${devs[0]} ... ${devs.at(-1)})`);

@@ -1,13 +1,14 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testVariant } from '@iohang/core';
 import { describe, expect, it } from 'vitest';
 import { runBench, validateReport, writeReport, type P2Result } from '../src/index.ts';
 
 describe('iohang bench --quick (a real run of P2 at tiny sizes: structure and sanity, no timing thresholds)', () => {
   it('P2: the parked write completes after the restore, events and the report are well formed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
-    const run = await runBench({ only: ['P2'], quick: true, dir, log: console.log });
+    const run = await runBench({ only: ['P2'], quick: true, variant: testVariant(), dir, log: console.log });
     console.log(run.tables.P2);
 
     const r = run.results.P2 as P2Result;

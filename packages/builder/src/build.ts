@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { $ } from 'zx';
 import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
 import { missingDependency } from './deps.ts';
-import { IohangError, workspacePaths } from '@iohang/core';
+import { IohangError, type QemuVariant, workspacePaths } from '@iohang/core';
 import { fetchSource } from './fetch.ts';
 import { readLock, upstreamVersion, type Lock } from './lock.ts';
 import { statePaths } from './paths.ts';
@@ -16,7 +16,7 @@ import { withTreeLock } from './tree-lock.ts';
 
 export interface BuildOptions {
   /** A variant of configure.json, or "base": the unpatched source with the default flags. */
-  variant?: string;
+  variant?: QemuVariant;
   /** Same as variant "base". */
   base?: boolean;
   root?: string;
@@ -38,58 +38,73 @@ export interface Manifest {
   firmware: string[];
 }
 
-/** Fetch, unpack and verify: the builder's git tree at its base, plus the series to apply. */
-export async function prepareBase(opts: BuildOptions = {}): Promise<{ lock: Lock; series: SeriesPatch[]; tree: string; root: string }> {
-  const log = opts.log ?? console.error;
-  const ws = workspacePaths(opts.root);
-  const lock = readLock(ws.lockFile);
-  const series = readSeries(ws.patchesDir);
-  const sp = statePaths(lock.version);
-  await fetchSource(lock, sp.downloads, log);
-  await ensureBaseTree(lock, sp.downloads, sp.buildTree, log);
-  return { lock, series, tree: sp.buildTree, root: ws.root };
+/**
+ * What every step of a build reads, read once: the workspace, the lock, the series, where
+ * the state lives, configure.json and the log.
+ */
+export interface BuildContext {
+  opts: BuildOptions;
+  log: (line: string) => void;
+  ws: ReturnType<typeof workspacePaths>;
+  lock: Lock;
+  series: SeriesPatch[];
+  sp: ReturnType<typeof statePaths>;
+  config: BuildConfig;
 }
 
-/** Fetch + unpack + apply patches/: the builder's git tree, ready to configure. */
-export async function prepare(opts: BuildOptions = {}): Promise<{ lock: Lock; series: SeriesPatch[]; tree: string }> {
-  const log = opts.log ?? console.error;
-  return withBuilderTree(opts, async () => {
-    const { lock, series, tree } = await prepareBase(opts);
-    const { reused, applied } = await applySeries(tree, series, log);
-    log(`tree ${tree}: base ${lock.version} + ${series.length} patches (${reused} kept, ${applied} applied)`);
-    return { lock, series, tree };
-  });
+export function buildContext(opts: BuildOptions = {}): BuildContext {
+  const ws = workspacePaths(opts.root);
+  const lock = readLock(ws.lockFile);
+  return { opts, log: opts.log ?? console.error, ws, lock, series: readSeries(ws.patchesDir), sp: statePaths(lock.version), config: readBuildConfig(ws.root) };
+}
+
+/**
+ * Run `fn` holding the lock of the builder's tree for the pinned version (see
+ * withTreeLock). The steps below (baseTree, seriesTree, baseWorktree) expect it held.
+ */
+export function withBuilderTree<T>(ctx: BuildContext, fn: () => Promise<T>): Promise<T> {
+  return withTreeLock(ctx.sp.buildTree, ctx.log, fn);
+}
+
+/** Fetch, verify and unpack: the builder's git tree at its base. */
+export async function baseTree(ctx: BuildContext): Promise<string> {
+  await fetchSource(ctx.lock, ctx.sp.downloads, ctx.log);
+  await ensureBaseTree(ctx.lock, ctx.sp.downloads, ctx.sp.buildTree, ctx.log);
+  return ctx.sp.buildTree;
+}
+
+/** The builder's git tree at base + patches/, ready to configure. */
+export async function seriesTree(ctx: BuildContext): Promise<string> {
+  const tree = await baseTree(ctx);
+  const { reused, applied } = await applySeries(tree, ctx.series, ctx.log);
+  ctx.log(`tree ${tree}: base ${ctx.lock.version} + ${ctx.series.length} patches (${reused} kept, ${applied} applied)`);
+  return tree;
 }
 
 /**
  * The unpatched source for the "base" variant: a git worktree of the builder's tree at
  * iohang-base (statePaths().baseTree). The builder's tree stays on the series.
  */
-export async function prepareBaseWorktree(opts: BuildOptions = {}): Promise<{ lock: Lock; tree: string }> {
-  const log = opts.log ?? console.error;
-  return withBuilderTree(opts, async () => {
-    const { lock, tree } = await prepareBase(opts);
-    const worktree = statePaths(lock.version).baseTree;
-    await ensureBaseWorktree(tree, worktree, log);
-    log(`tree ${worktree}: ${BASE_TAG} ${lock.version}, no patches`);
-    return { lock, tree: worktree };
-  });
+export async function baseWorktree(ctx: BuildContext): Promise<string> {
+  const tree = await baseTree(ctx);
+  await ensureBaseWorktree(tree, ctx.sp.baseTree, ctx.log);
+  ctx.log(`tree ${ctx.sp.baseTree}: ${BASE_TAG} ${ctx.lock.version}, no patches`);
+  return ctx.sp.baseTree;
+}
+
+/** Fetch + unpack + apply patches/ (`iohang qemu prepare`): the builder's git tree, ready to configure. */
+export async function prepare(opts: BuildOptions = {}): Promise<{ lock: Lock; series: SeriesPatch[]; tree: string }> {
+  const ctx = buildContext(opts);
+  return withBuilderTree(ctx, async () => ({ lock: ctx.lock, series: ctx.series, tree: await seriesTree(ctx) }));
 }
 
 /** The variant "base" builds the unpatched source with the default variant's flags. */
-export const BASE_VARIANT = 'base';
+export const BASE_VARIANT = 'base' satisfies QemuVariant;
 
-export function resolveVariant(opts: Pick<BuildOptions, 'variant' | 'base'>): { variant: string; base: boolean; flagsVariant: string } {
+export function resolveVariant(opts: Pick<BuildOptions, 'variant' | 'base'>): { variant: QemuVariant; base: boolean; flagsVariant: QemuVariant } {
   const base = opts.base === true || opts.variant === BASE_VARIANT;
   const variant = base ? BASE_VARIANT : (opts.variant ?? 'default');
   return { variant, base, flagsVariant: base ? 'default' : variant };
-}
-
-/** Run `fn` holding the lock of the builder's tree for the pinned version (see withTreeLock). */
-export async function withBuilderTree<T>(opts: BuildOptions, fn: () => Promise<T>): Promise<T> {
-  const ws = workspacePaths(opts.root);
-  const tree = statePaths(readLock(ws.lockFile).version).buildTree;
-  return withTreeLock(tree, opts.log ?? console.error, fn);
 }
 
 /** (Re)configure `buildDir` when it is new or its flags changed. */
@@ -195,15 +210,14 @@ async function installOutputs(config: BuildConfig, buildDir: string, out: string
  */
 export async function build(opts: BuildOptions = {}): Promise<{ manifest: Manifest; out: string; seconds: number }> {
   const started = Date.now();
-  const log = opts.log ?? console.error;
   const { variant, base, flagsVariant } = resolveVariant(opts);
-  const ws = workspacePaths(opts.root);
+  const ctx = buildContext(opts);
+  const { log, ws, lock, sp, config } = ctx;
   if (!opts.skipSystemCheck) await ensureSystem(log);
-  const config = readBuildConfig(ws.root);
   const flags = configureFlags(config, flagsVariant);
-  return withBuilderTree(opts, async () => {
-    const { lock, series, tree } = base ? { ...(await prepareBaseWorktree(opts)), series: [] as SeriesPatch[] } : await prepare(opts);
-    const sp = statePaths(lock.version);
+  return withBuilderTree(ctx, async () => {
+    const tree = base ? await baseWorktree(ctx) : await seriesTree(ctx);
+    const series = base ? [] : ctx.series;
     const buildDir = sp.buildDir(variant);
     await ensureConfigured(tree, buildDir, flags, log);
     await ninja(buildDir, Object.values(config.targets), `qemu (${variant})`, sp.ccache);

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { $ } from 'zx';
-import { ensureConfigured, ninja, prepareBase, withBuilderTree, type BuildOptions } from './build.ts';
-import { configureFlags, readBuildConfig } from './config.ts';
+import { baseTree, buildContext, ensureConfigured, ninja, withBuilderTree, type BuildOptions } from './build.ts';
+import { configureFlags } from './config.ts';
 import { IohangError, textTable } from '@iohang/core';
-import { statePaths } from './paths.ts';
 import { runQemuTestsIn } from './qemu-tests.ts';
 import { applySeries, describeApplyFailure } from './tree.ts';
 
@@ -36,11 +35,10 @@ export function parseCheckpatchTotals(output: string): { errors: number; warning
  * last patch that applied, which is what the next build continues from.
  */
 export async function checkSeries(opts: BuildOptions & { compile?: boolean } = {}): Promise<SeriesCheckRow[]> {
-  const log = opts.log ?? console.error;
-  return withBuilderTree(opts, async () => {
-    const { lock, series, tree, root } = await prepareBase(opts);
-    const sp = statePaths(lock.version);
-    const config = readBuildConfig(root);
+  const ctx = buildContext(opts);
+  const { log, series, sp, config } = ctx;
+  return withBuilderTree(ctx, async () => {
+    const tree = await baseTree(ctx);
     const buildDir = sp.buildDir('default');
     if (opts.compile !== false) await ensureConfigured(tree, buildDir, configureFlags(config, 'default'), log);
     const rows: SeriesCheckRow[] = [];

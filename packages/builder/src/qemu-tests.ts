@@ -1,10 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { ensureConfigured, ninja, prepare, withBuilderTree, type BuildOptions } from './build.ts';
-import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
-import { workspacePaths } from '@iohang/core';
-import { statePaths } from './paths.ts';
+import { buildContext, ensureConfigured, ninja, seriesTree, withBuilderTree, type BuildOptions } from './build.ts';
+import { configureFlags, type BuildConfig } from './config.ts';
 import { QEMU_IOTESTS, QEMU_QTESTS, QEMU_UNIT_TESTS } from './test-lists.ts';
 import { iotestsCheckFinished, listedCases, parseIotestsCheck, tapPassed } from './test-output.ts';
 
@@ -91,12 +89,11 @@ export async function runQemuTestsIn(tree: string, buildDir: string, config: Bui
  * or asan: the sanitizer build runs the same tests), then run the tests named above.
  */
 export async function runQemuTests(opts: BuildOptions & QemuTestSelection = {}): Promise<QemuTestResult[]> {
-  const log = opts.log ?? console.error;
   const variant = opts.variant ?? 'default';
-  return withBuilderTree(opts, async () => {
-    const { lock, tree } = await prepare(opts);
-    const sp = statePaths(lock.version);
-    const config = readBuildConfig(workspacePaths(opts.root).root);
+  const ctx = buildContext(opts);
+  const { log, sp, config } = ctx;
+  return withBuilderTree(ctx, async () => {
+    const tree = await seriesTree(ctx);
     const buildDir = sp.buildDir(variant);
     await ensureConfigured(tree, buildDir, configureFlags(config, variant), log);
     return runQemuTestsIn(tree, buildDir, config, sp.ccache, opts);

@@ -6,10 +6,9 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { BASE_VARIANT, ensureConfigured, ninja, prepare, prepareBaseWorktree, withBuilderTree, type BuildOptions } from './build.ts';
-import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
-import { IohangError, iohangHome, signalOwned, spawnOwned, textTable, workspacePaths } from '@iohang/core';
-import { statePaths } from './paths.ts';
+import { BASE_VARIANT, baseWorktree, buildContext, ensureConfigured, ninja, seriesTree, withBuilderTree, type BuildContext, type BuildOptions } from './build.ts';
+import { configureFlags } from './config.ts';
+import { IohangError, iohangHome, signalOwned, spawnOwned, textTable } from '@iohang/core';
 import { TEST_ROM_DIRS, writeWrapper } from './qemu-tests.ts';
 import { iotestsCheckFinished, parseIotestsCheck, parseTap, type TestResults, type TestStatus } from './test-output.ts';
 import { SUITE_QTEST_NODES, SUITE_UNIT_TESTS } from './test-lists.ts';
@@ -357,10 +356,9 @@ export function parseSuiteList(list: string): SuiteName[] {
 }
 
 /** Configure (same flags) and build one side's build directory with the suites' test targets. */
-async function prepareSide(side: Side, opts: BuildOptions, config: BuildConfig, targets: string[]): Promise<SideContext> {
-  const log = opts.log ?? console.error;
-  const { lock, tree } = side === 'base' ? await prepareBaseWorktree(opts) : await prepare(opts);
-  const sp = statePaths(lock.version);
+async function prepareSide(side: Side, build: BuildContext, targets: string[]): Promise<SideContext> {
+  const { log, sp, config } = build;
+  const tree = side === 'base' ? await baseWorktree(build) : await seriesTree(build);
   const buildDir = sp.buildDir(side === 'base' ? BASE_VARIANT : 'default');
   await ensureConfigured(tree, buildDir, configureFlags(config, 'default'), log);
   await ninja(buildDir, [...Object.values(config.targets), ...targets], `qemu + tests (${side})`, sp.ccache);
@@ -404,17 +402,17 @@ export async function runSuites(opts: SuitesOptions = {}): Promise<SuitesReport>
   const logDir = opts.logDir ?? join(iohangHome(), 'suites', new Date().toISOString().replace(/[:.]/g, '-'));
   mkdirSync(logDir, { recursive: true });
   log(`suites: ${specs.map((s) => s.name).join(', ')}; raw outputs in ${logDir}`);
-  const config = readBuildConfig(workspacePaths(opts.root).root);
+  const build = buildContext(opts);
   const targets = specs.flatMap((s) => s.targets);
   if (!TEST_ROM_DIRS.some((d) => existsSync(join(d, 'efi-e1000.rom')))) {
     log("suites: warning: no efi-e1000.rom (Debian package ipxe-qemu; sudo npm run setup): tests that start '-M pc' with its default NIC fail on both sides");
   }
-  return withBuilderTree(opts, async () => {
+  return withBuilderTree(build, async () => {
     const started = Date.now();
     const ctx = {} as Record<Side, SideContext>;
     for (const side of SIDES) {
       log(`suites: building ${side}`);
-      ctx[side] = await prepareSide(side, opts, config, targets);
+      ctx[side] = await prepareSide(side, build, targets);
     }
     const buildSeconds = (Date.now() - started) / 1000;
     log(`suites: both sides built in ${buildSeconds.toFixed(1)} s`);

@@ -11,17 +11,19 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Trees whose lock the current async call chain holds. */
+const held = new AsyncLocalStorage<ReadonlySet<string>>();
+
 /**
  * Run `fn` holding the lock of a QEMU tree and its build directories: two builds (or a
  * build and check-series) in one tree would reset it under each other and link objects
  * compiled from different states. A lock left by a process that died is taken over.
+ * Each command takes it once; taking it again inside would wait for ever, so that is an
+ * error.
  */
-/** Trees whose lock the current async call chain holds (so build() -> prepare() re-enters). */
-const held = new AsyncLocalStorage<ReadonlySet<string>>();
-
 export async function withTreeLock<T>(tree: string, log: (line: string) => void, fn: () => Promise<T>): Promise<T> {
   const mine = held.getStore() ?? new Set<string>();
-  if (mine.has(tree)) return fn();
+  if (mine.has(tree)) throw new Error(`the lock of ${tree} is taken twice by one call chain: take it once, at the command, and call the steps inside`);
   const dir = `${tree}.lock`;
   const owner = join(dir, 'pid');
   let waiting = false;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { dscFiles, formatSeriesTable, listedCases, missingDependency, parseCheckpatchTotals, sameSeries, tapPassed } from '../src/index.ts';
+import { buildCommand, parseVariant, QEMU_VARIANTS, testVariant, workspaceRoot } from '@iohang/core';
+import { BASE_VARIANT, dscFiles, formatSeriesTable, listedCases, missingDependency, parseCheckpatchTotals, readBuildConfig, sameSeries, tapPassed } from '../src/index.ts';
 
 describe('missingDependency', () => {
   it('maps what meson says to the Debian package', () => {
@@ -60,5 +61,16 @@ describe('tapPassed', () => {
     expect(tapPassed(tap.replace('ok 2 /io-hang/b', 'ok 2 /io-hang/b # SKIP no iothreads'), 3)).toBe(false);
     expect(tapPassed(tap.replace('ok 2', 'not ok 2'), 3)).toBe(false);
     expect(tapPassed('1..0\n', 0)).toBe(false);
+  });
+});
+
+describe('QEMU variants', () => {
+  it("configure.json's variants and base are the variants the project knows, and each says how to build it", () => {
+    const config = readBuildConfig(workspaceRoot());
+    expect([...Object.keys(config.variants), BASE_VARIANT].sort()).toEqual([...QEMU_VARIANTS].sort());
+    expect(QEMU_VARIANTS.map(buildCommand)).toEqual(['npx iohang qemu build', 'npx iohang qemu build --asan', 'npx iohang qemu build --base']);
+    expect(() => parseVariant('dev', 'IOHANG_QEMU_VARIANT')).toThrow('IOHANG_QEMU_VARIANT: no QEMU variant "dev"');
+    expect(testVariant({ IOHANG_QEMU_VARIANT: 'asan' })).toBe('asan');
+    expect(testVariant({})).toBe('default');
   });
 });

@@ -41,7 +41,7 @@ export function benchCommand(): Command {
     .action(async (opts: { only?: FigureId[]; rounds?: number; hangSeconds?: number; quick?: boolean; json?: string; docs?: boolean; dir?: string }) => {
       const started = Date.now();
       const figures = opts.only ?? [...FIGURE_IDS];
-      const run = await runBench({ only: figures, rounds: opts.rounds, hangSeconds: opts.hangSeconds, quick: Boolean(opts.quick), dir: opts.dir, log: console.log });
+      const run = await runBench({ only: figures, rounds: opts.rounds, hangSeconds: opts.hangSeconds, quick: Boolean(opts.quick), variant: 'default', dir: opts.dir, log: console.log });
       console.log(`\n${'='.repeat(100)}\niohang bench, ${run.report.date}\nhost: ${run.report.host}\nqemu: ${run.report.qemu}\n`);
       for (const id of figures) console.log(`${run.tables[id]}\n`);
       for (const f of run.report.figures) console.log(`${f.id}: ${f.summary}`);

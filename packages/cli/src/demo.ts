@@ -22,9 +22,10 @@ export function demoCommand(): Command {
     .option('--timeout <seconds>', 'I/O hang timeout of the hang disk (0: none)', seconds(0, 3600), 0)
     .option('--dir <path>', 'where images, logs and the timeline (timeline.svg, .html, .json) go', join(workspaceRoot(), 'demo-out'))
     .action(async (opts: { outage: number; timeout: number; backend: DemoBackend; dir: string }) => {
-      const { manifest } = await build();
+      const variant = 'default';
+      const { manifest } = await build({ variant });
       console.log(`${manifest.qemuVersion} with ${manifest.patches.length} patches (${manifest.base.version})`);
-      const { verdicts, timeline } = await runDemo({ outageSeconds: opts.outage, timeoutSeconds: opts.timeout, backend: opts.backend, dir: opts.dir, log: console.log });
+      const { verdicts, timeline } = await runDemo({ outageSeconds: opts.outage, timeoutSeconds: opts.timeout, backend: opts.backend, variant, dir: opts.dir, log: console.log });
       const table = formatVerdict(verdicts);
       console.log(`\n${table}\n`);
       writeFileSync(join(opts.dir, 'timeline.json'), `${JSON.stringify(timeline, null, 1)}\n`);

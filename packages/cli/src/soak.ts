@@ -20,10 +20,13 @@ export function soakCommand(): Command {
     .option('--gap-ms <ms>', 'healthy time between outages', whole(0, 600_000), 200)
     .option('--retry-interval-ms <ms>', 'the disk\'s iohang-retry-interval', whole(1, 60_000), 100)
     .option('--main-loop', 'run the disk in the main loop instead of an iothread')
+    .option('--asan', 'on the AddressSanitizer + UBSan build (built first if needed)')
     .option('--json <file>', 'also write the result as JSON')
-    .action(async (opts: { cycles: number; outageMs: number; gapMs: number; retryIntervalMs: number; mainLoop?: boolean; json?: string }) => {
-      await build();
-      const r = await runSoak({ ...opts, iothread: !opts.mainLoop, log: console.log });
+    .action(async (opts: { cycles: number; outageMs: number; gapMs: number; retryIntervalMs: number; mainLoop?: boolean; asan?: boolean; json?: string }) => {
+      const variant = opts.asan ? 'asan' : 'default';
+      await build({ variant });
+      const { asan: _, mainLoop, ...rest } = opts;
+      const r = await runSoak({ ...rest, iothread: !mainLoop, variant, log: console.log });
       console.log(`\n${formatSoak(r)}\n`);
       if (opts.json) writeFileSync(opts.json, `${JSON.stringify(r, null, 1)}\n`);
       for (const b of r.badRounds) console.log(`bad round ${b.gen}: write rc ${b.write}, verify rc ${b.verify}\n${b.detail}`);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { BlkdebugFault, NetnsNbdStorage, type Fault } from '@iohang/faults';
 import { buildGuest, createDisk, parseIotoolResult, type Guest } from '@iohang/guest';
 import { eventMs } from '@iohang/qmp';
-import { qemuPaths, sleep, textTable } from '@iohang/core';
+import { qemuPaths, sleep, textTable, type QemuVariant } from '@iohang/core';
 import { blkdebugTarget, imageDisk, Vm, type DeviceProps, type DiskSpec } from '@iohang/vm';
 import type { TimelineData } from './timeline.ts';
 
@@ -17,6 +17,8 @@ export interface DemoOptions {
    * exports in another network namespace and the outage is their link going down.
    */
   backend: DemoBackend;
+  /** The QEMU build to boot: the one the command built. */
+  variant: QemuVariant;
   /** Where images and VM logs go. */
   dir: string;
   log: (line: string) => void;
@@ -60,7 +62,7 @@ const DISKS = [
  */
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   mkdirSync(opts.dir, { recursive: true });
-  const img = qemuPaths().img;
+  const img = qemuPaths(opts.variant).img;
   // Before any storage starts: from here on the VM owns it.
   const guest = await buildGuest({ log: opts.log });
   const disks: DiskSpec[] = [];
@@ -87,7 +89,7 @@ async function runOnDisks(opts: DemoOptions, guest: Guest, disks: DiskSpec[], st
   const { log } = opts;
   log('booting the guest (about 10 s under TCG)...');
   // The VM stops its storage once QEMU has gone.
-  await using vm = await Vm.start({ guest, disks, logDir: join(opts.dir, 'vm'), owns: storages });
+  await using vm = await Vm.start({ guest, disks, variant: opts.variant, logDir: join(opts.dir, 'vm'), owns: storages });
   log(`guest up in ${(vm.bootMs / 1000).toFixed(1)} s; disks: /dev/vda with I/O hang, /dev/vdb without`);
   for (const d of DISKS) {
     await vm.run(`mkdir -p /mnt/${d.id} && mount -t ext4 /dev/${d.dev} /mnt/${d.id}`);

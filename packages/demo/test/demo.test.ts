@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testVariant } from '@iohang/core';
 import { demoPassed, formatVerdict, runDemo, type DiskVerdict } from '../src/index.ts';
 
 const verdict = (over: Partial<DiskVerdict>): DiskVerdict => ({
@@ -30,7 +31,7 @@ describe('verdict', () => {
 describe('the demo on the real thing', () => {
   it('a 4 s outage: the I/O hang disk rides it out, the plain disk sees errors; the timeline shows both', async () => {
     const logs: string[] = [];
-    const { verdicts, timeline } = await runDemo({ outageSeconds: 4, timeoutSeconds: 0, backend: 'blkdebug', dir: mkdtempSync(join(tmpdir(), 'demo-')), log: (l) => logs.push(l) });
+    const { verdicts, timeline } = await runDemo({ outageSeconds: 4, timeoutSeconds: 0, backend: 'blkdebug', variant: testVariant(), dir: mkdtempSync(join(tmpdir(), 'demo-')), log: (l) => logs.push(l) });
     console.log(formatVerdict(verdicts));
     const [hang, plain] = verdicts;
     expect(hang).toMatchObject({ ioHang: true, guestErrors: 0, kernelErrors: 0, ext4: 'rw', dataVerified: true });

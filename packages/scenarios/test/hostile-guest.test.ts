@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { qemuMemoryKiB } from '@iohang/vm';
 import { ext4Image, fault, hangDisk } from './hang-helpers.ts';
 import { bootVm, iotool } from './support.ts';
-import { sleep } from '@iohang/core';
+import { sleep, testVariant } from '@iohang/core';
 
 const BS = 4096;
 
@@ -58,6 +58,6 @@ describe('hostile guest', () => {
     console.log(`hostile guest: QEMU's own memory per round (MiB): ${rss.map((k) => (k / 1024).toFixed(1)).join(', ')}`);
     // ASan keeps freed memory in quarantine (up to 256 MiB), so there memory only grows;
     // LeakSanitizer checks for leaks when the VM quits instead (support.ts).
-    if (process.env.IOHANG_QEMU_VARIANT !== 'asan') expect(rss.at(-1)! - rss[0]!).toBeLessThan(32 * 1024);
+    if (testVariant() !== 'asan') expect(rss.at(-1)! - rss[0]!).toBeLessThan(32 * 1024);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlkdebugFault, type IoOp } from '@iohang/faults';
 import { buildGuest, createDisk, parseIotoolResult } from '@iohang/guest';
-import { qemuPaths, sleep } from '@iohang/core';
+import { qemuPaths, sleep, type QemuVariant } from '@iohang/core';
 import { blkdebugTarget, imageDisk, qemuMemoryKiB, Vm } from '@iohang/vm';
 
 export interface SoakOptions {
@@ -15,6 +15,8 @@ export interface SoakOptions {
   retryIntervalMs: number;
   /** Run the disk in an iothread (default) or in the main loop. */
   iothread: boolean;
+  /** The QEMU build to boot: the one the command built. */
+  variant: QemuVariant;
   /** Where the image and the VM's logs go (default: a new temporary directory). */
   dir?: string;
   log: (line: string) => void;
@@ -66,9 +68,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const { log } = opts;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'soak-'));
   const image = join(dir, 'soak.img');
-  await createDisk({ path: image, sizeMiB: 16, format: 'raw' }, qemuPaths().img);
+  await createDisk({ path: image, sizeMiB: 16, format: 'raw' }, qemuPaths(opts.variant).img);
   const props = { iohang: true, 'iohang-retry-interval': opts.retryIntervalMs, ...(opts.iothread ? { iothread: 'io0' } : {}) };
   await using vm = await Vm.start({
+    variant: opts.variant,
     guest: await buildGuest({ log }),
     disks: [imageDisk('d0', image, props)],
     iothreads: opts.iothread ? ['io0'] : [],

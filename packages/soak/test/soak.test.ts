@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { testVariant } from '@iohang/core';
 import { formatSoak, runSoak, soakPassed } from '../src/index.ts';
 
 describe('soak (the short CI run; `npx iohang soak --cycles 1000` is the long one)', () => {
   it('10 hang/recover cycles under continuous verified I/O: nothing lost, one event per transition, memory flat', async () => {
-    const r = await runSoak({ cycles: 10, outageMs: 400, gapMs: 200, retryIntervalMs: 100, iothread: true, log: console.log });
+    const r = await runSoak({ cycles: 10, outageMs: 400, gapMs: 200, retryIntervalMs: 100, iothread: true, variant: testVariant(), log: console.log });
     console.log(formatSoak(r));
     expect(r.badRounds).toEqual([]);
     expect(r.rounds).toBeGreaterThan(1);

@@ -3,7 +3,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, type WriteStream } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { describeEnd, endOf, IohangError, type ProcessEnd, qemuPaths, spawnOwned, stopProcess, withTimeout } from '@iohang/core';
+import { describeEnd, endOf, IohangError, type ProcessEnd, qemuPaths, type QemuVariant, spawnOwned, stopProcess, withTimeout } from '@iohang/core';
 import { AgentChannel, type Guest } from '@iohang/guest';
 import { QmpClient } from '@iohang/qmp';
 import { diskArgs, type DiskSpec } from './args.ts';
@@ -22,8 +22,8 @@ export interface VmOptions {
    * `ahci,id=ahci0`): created before the disks, which extraArgs come after.
    */
   controllers?: string[];
-  /** Build variant in qemu-build/out/ (default, asan). */
-  variant?: string;
+  /** The QEMU build to boot; default: the test run's (testVariant()). */
+  variant?: QemuVariant;
   /** Where console.log, agent.log, qmp.log and qemu.log go; default a new temp dir. */
   logDir?: string;
   /** Let a guest reboot (a machine reset) instead of exiting QEMU; see waitReboot(). */
@@ -108,7 +108,7 @@ export class Vm implements AsyncDisposable {
       ...(opts.extraArgs ?? []),
       ...(opts.incoming ? ['-incoming', opts.incoming] : []),
     ];
-    this.exitGraceMs = /asan/.test(q.out) ? 60_000 : 15_000;
+    this.exitGraceMs = q.variant === 'asan' ? 60_000 : 15_000;
     const [cmd, ...prefix] = [...(opts.wrapCommand ?? []), q.system];
     this.child = spawnOwned(cmd!, [...prefix, ...this.args], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
     this.exit = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
