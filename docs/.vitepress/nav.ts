@@ -59,6 +59,7 @@ export function sidebar(root = DOCS_ROOT): NavGroup[] {
       text: 'Design',
       items: [
         { text: 'Design and review points', link: '/design/io-hang' },
+        { text: 'The test harness', link: '/design/harness' },
         { text: 'Comparison', link: '/comparison' },
       ],
     },

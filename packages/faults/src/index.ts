@@ -3,6 +3,7 @@ export * from './fault.ts';
 export * from './nbdkit.ts';
 export * from './ops.ts';
 export * from './nbdfuse.ts';
+export * from './link-storage.ts';
 export * from './netns-link.ts';
 export * from './netns-nbd.ts';
 export * from './netns-iscsi.ts';

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { IohangError, startDaemon, type Daemon } from '@iohang/core';
-import type { Fault } from './fault.ts';
-import { NetnsLink, STORAGE_ADDR, netnsPreflight, type LinkEnd, type NetnsLinkOptions } from './netns-link.ts';
+import { LinkStorage } from './link-storage.ts';
+import { NetnsLink, STORAGE_ADDR, netnsPreflight, type NetnsLinkOptions } from './netns-link.ts';
 
 /**
  * iSCSI storage behind a real link that can go down: Debian's user-space target (tgtd)
@@ -33,7 +33,7 @@ function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-export class NetnsIscsiStorage implements Fault {
+export class NetnsIscsiStorage extends LinkStorage {
   /** tgtd's control port (its socket is /var/run/tgtd/socket.<port>); unique per instance. */
   readonly controlPort: number;
   private tgtd?: Daemon;
@@ -41,8 +41,9 @@ export class NetnsIscsiStorage implements Fault {
 
   private constructor(
     private readonly opts: NetnsIscsiOptions,
-    readonly link: NetnsLink,
+    link: NetnsLink,
   ) {
+    super(link);
     // tgtd takes 0..32767.
     this.controlPort = 1000 + ((process.pid * 16 + link.serial) % 30_000);
   }
@@ -94,28 +95,6 @@ export class NetnsIscsiStorage implements Fault {
     return { driver: 'iscsi', transport: 'tcp', portal: `${STORAGE_ADDR}:${PORT}`, target: ISCSI_TARGET, lun, ...(timeout ? { timeout } : {}) };
   }
 
-  /** Prefix for QEMU's command line: it must run in the link's host namespace. */
-  get wrapCommand(): string[] {
-    return this.link.wrapCommand;
-  }
-
-  cut(end: LinkEnd = 'storage'): void {
-    this.link.cut(end);
-  }
-
-  restore(end: LinkEnd = 'storage'): void {
-    this.link.restore(end);
-  }
-
-  /** The Fault view: the storage end of the link goes down. */
-  async begin(): Promise<void> {
-    this.cut();
-  }
-
-  async end(): Promise<void> {
-    this.restore();
-  }
-
   get pid(): number | undefined {
     return this.tgtd?.pid;
   }
@@ -130,7 +109,4 @@ export class NetnsIscsiStorage implements Fault {
     if (died) throw died;
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
-  }
 }

@@ -2,8 +2,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describeEnd, IohangError, qemuPaths, startDaemon, type Daemon } from '@iohang/core';
-import type { Fault } from './fault.ts';
-import { NetnsLink, STORAGE_ADDR, netnsPreflight, type LinkEnd, type NetnsLinkOptions } from './netns-link.ts';
+import { LinkStorage } from './link-storage.ts';
+import { NetnsLink, STORAGE_ADDR, netnsPreflight, type NetnsLinkOptions } from './netns-link.ts';
 
 /**
  * Network storage behind a real link that can go down: an NBD server (our qemu-nbd) in the
@@ -83,7 +83,7 @@ while True:
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 `;
 
-export class NetnsNbdStorage implements Fault {
+export class NetnsNbdStorage extends LinkStorage {
   /** Unix socket of the relay (what blockdev() connects to). */
   readonly socket: string;
   private server?: Daemon;
@@ -92,8 +92,9 @@ export class NetnsNbdStorage implements Fault {
 
   private constructor(
     private readonly opts: NetnsNbdOptions,
-    readonly link: NetnsLink,
+    link: NetnsLink,
   ) {
+    super(link);
     this.socket = join(opts.dir, `nbd-relay-${process.pid}-${link.serial}.sock`);
   }
 
@@ -156,29 +157,6 @@ export class NetnsNbdStorage implements Fault {
     return { driver: 'nbd', server: { type: 'inet', host: STORAGE_ADDR, port: String(PORT), 'keep-alive': true } };
   }
 
-  /** Prefix for a command that should run inside the host namespace (and talk TCP over the link). */
-  get wrapCommand(): string[] {
-    return this.link.wrapCommand;
-  }
-
-  /** Take the link down (default: the storage end; the host end then has no carrier). */
-  cut(end: LinkEnd = 'storage'): void {
-    this.link.cut(end);
-  }
-
-  restore(end: LinkEnd = 'storage'): void {
-    this.link.restore(end);
-  }
-
-  /** The Fault view: the storage end of the link goes down. */
-  async begin(): Promise<void> {
-    this.cut();
-  }
-
-  async end(): Promise<void> {
-    this.restore();
-  }
-
   /** PID of the NBD server (qemu-nbd). */
   get serverPid(): number | undefined {
     return this.server?.pid;
@@ -204,9 +182,6 @@ export class NetnsNbdStorage implements Fault {
     if (died.length) throw new Error(died.join('; '));
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
-  }
 }
 
 /** Whether an NBD server greets on this unix socket (the first 8 bytes are "NBDMAGIC"). */
