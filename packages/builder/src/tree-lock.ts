@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { sleep } from '@iohang/core';
 
 function alive(pid: number): boolean {
   try {
@@ -42,7 +43,7 @@ export async function withTreeLock<T>(tree: string, log: (line: string) => void,
       }
       if (!waiting) log(`another iohang build (pid ${pid || '?'}) is using ${tree}; waiting for it`);
       waiting = true;
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
     }
   }
   try {

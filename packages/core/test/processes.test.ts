@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { exited, spawnOwned, stopProcess } from '../src/index.ts';
+import { exited, sleep, spawnOwned, stopProcess } from '../src/index.ts';
 
 describe('how a process ended', () => {
   it('stopProcess says whether the process had ended by itself, and how', async () => {
@@ -14,7 +14,7 @@ describe('how a process ended', () => {
 
   it('stopProcess kills what ignores SIGTERM after the grace time, and says so', async () => {
     const stubborn = spawnOwned('sh', ['-c', "trap '' TERM; sleep 30 & wait; sleep 30"]);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(await stopProcess(stubborn, 300)).toMatchObject({ signal: 'SIGKILL', before: false, forced: true });
   });
 });

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { sleep } from '@iohang/core';
 
 /** Running and not a zombie waiting to be reaped. */
 function alive(pid: number): boolean {
@@ -26,6 +27,6 @@ it('SIGKILL of the process that owns a VM and an nbdkit server takes both down',
   expect(pids.every(alive)).toBe(true);
   holder.kill('SIGKILL');
   const deadline = Date.now() + 10_000;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (pids.some(alive) && Date.now() < deadline) await sleep(100);
   expect(pids.filter(alive), 'children still running after their owner was killed').toEqual([]);
 });
