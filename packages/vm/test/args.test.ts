@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diskArgs, nodeNames } from '../src/index.ts';
+import { blkdebugTarget, diskArgs, imageDisk, nodeNames } from '../src/index.ts';
 
 describe('diskArgs', () => {
   it('describes a file image with -blockdev and a virtio-blk device by default', () => {
@@ -25,6 +25,15 @@ describe('diskArgs', () => {
       '-device', 'virtio-blk-pci,id=d1,drive=drive-d1',
     ]);
     expect(nodeNames('d1')).toEqual({ protocol: 'd1-proto', format: 'd1-fmt', backend: 'drive-d1' });
+  });
+
+  it('imageDisk is O_DIRECT with native AIO on -blockdev; blkdebugTarget names the nodes diskArgs made', () => {
+    const disk = imageDisk('d2', '/img/c.raw', { iohang: true, 'iohang-retry-interval': 100 });
+    const args = diskArgs(disk);
+    expect(JSON.parse(args[1]!)).toEqual({ driver: 'file', filename: '/img/c.raw', aio: 'native', cache: { direct: true }, 'node-name': 'd2-proto' });
+    expect(args[5]).toBe('virtio-blk-pci,id=d2,drive=d2-fmt,iohang=on,iohang-retry-interval=100');
+    expect(blkdebugTarget(disk)).toEqual({ formatNode: JSON.parse(args[3]!)['node-name'], formatDriver: 'raw', protocolNode: JSON.parse(args[1]!)['node-name'] });
+    expect(blkdebugTarget({ id: 'q', format: 'qcow2' })).toEqual({ formatNode: 'q-fmt', formatDriver: 'qcow2', protocolNode: 'q-proto' });
   });
 
   it('refuses what QEMU would misread', () => {
