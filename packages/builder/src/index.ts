@@ -12,6 +12,7 @@ export * from './check-series.ts';
 export * from './devtree.ts';
 export * from './update-lock.ts';
 export * from './qemu-tests.ts';
+export * from './run.ts';
 export * from './tree-lock.ts';
 export * from './suites.ts';
 export * from './test-lists.ts';

@@ -1,8 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { $ } from 'zx';
 import { buildContext, ensureConfigured, ninja, seriesTree, withBuilderTree, type BuildOptions } from './build.ts';
 import { configureFlags, type BuildConfig } from './config.ts';
+import { runTestProgram } from './run.ts';
 import { QEMU_IOTESTS, QEMU_QTESTS, QEMU_UNIT_TESTS } from './test-lists.ts';
 import { iotestsCheckFinished, listedCases, parseIotestsCheck, tapPassed } from './test-output.ts';
 
@@ -60,9 +60,9 @@ export async function runQemuTestsIn(tree: string, buildDir: string, config: Bui
   const wrapper = writeWrapper(buildDir, Object.keys(config.firmware));
   const results: QemuTestResult[] = [];
   const tap = async (name: string, bin: string, env: NodeJS.ProcessEnv) => {
-    const listed = listedCases((await $({ cwd: buildDir, quiet: true, env, timeout: '1m' })`${bin} -l`.nothrow()).stdout);
-    const r = await $({ cwd: buildDir, quiet: true, env, timeout: '10m' })`${bin} --tap`.nothrow();
-    const output = `${r.stdout}${r.stderr}\n[${listed} cases listed by -l, exit ${r.exitCode ?? r.signal}]`;
+    const listed = listedCases((await runTestProgram(bin, ['-l'], { cwd: buildDir, env, timeoutMs: 60_000 })).stdout);
+    const r = await runTestProgram(bin, ['--tap'], { cwd: buildDir, env, timeoutMs: 10 * 60_000 });
+    const output = `${r.output}\n[${listed} cases listed by -l, exit ${r.exitCode}${r.timedOut ? ', killed after the timeout' : ''}]`;
     results.push({ name, passed: r.exitCode === 0 && listed > 0 && tapPassed(r.stdout, listed) && !CRASH_REPORT.test(output), output });
   };
   // As meson runs them: malloc fills memory with a non-zero byte (0x55 ^ 0xff), so that what
@@ -75,8 +75,8 @@ export async function runQemuTestsIn(tree: string, buildDir: string, config: Bui
   if (ios.length) {
     const check = join(buildDir, 'tests', 'qemu-iotests');
     for (const t of ios) {
-      const r = await $({ cwd: check, quiet: true, env: { ...process.env, QEMU_PROG: wrapper }, timeout: '10m' })`./check -raw ${t}`.nothrow();
-      const output = r.stdout + r.stderr;
+      const r = await runTestProgram('./check', ['-raw', t], { cwd: check, env: { ...process.env, QEMU_PROG: wrapper }, timeoutMs: 10 * 60_000 });
+      const output = r.output;
       const passed = r.exitCode === 0 && iotestsCheckFinished(r.stdout) && parseIotestsCheck(r.stdout)[t] === 'pass';
       results.push({ name: `iotests/${t}`, passed: passed && !CRASH_REPORT.test(output), output });
     }

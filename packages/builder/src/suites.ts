@@ -3,13 +3,13 @@
  * directories with the same configure flags and the same environment, compared test by
  * test: a test that fails with the series but not on base is a new failure.
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { BASE_VARIANT, baseWorktree, buildContext, ensureConfigured, ninja, seriesTree, withBuilderTree, type BuildContext, type BuildOptions } from './build.ts';
 import { configureFlags } from './config.ts';
-import { IohangError, iohangHome, signalOwned, spawnOwned, textTable } from '@iohang/core';
+import { IohangError, iohangHome, textTable } from '@iohang/core';
 import { TEST_ROM_DIRS, writeWrapper } from './qemu-tests.ts';
+import { runTestProgram } from './run.ts';
 import { iotestsCheckFinished, parseIotestsCheck, parseTap, type TestResults, type TestStatus } from './test-output.ts';
 import { SUITE_QTEST_NODES, SUITE_UNIT_TESTS } from './test-lists.ts';
 
@@ -93,48 +93,6 @@ export function emptyRuns(suite: SuiteName, results: TestResults): string[] {
 // ---------------------------------------------------------------------------------------
 // Running
 
-interface Captured {
-  exitCode: number;
-  stdout: string;
-  timedOut: boolean;
-  seconds: number;
-}
-
-/**
- * Run a test program as the leader of its own process group (a timeout, its end or ours
- * kills the QEMUs it started too), its stdout and stderr appended to `logFile`; stdout is
- * returned for parsing.
- */
-function capture(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string; timeoutMs: number; onLine?: (line: string) => void }): Promise<Captured> {
-  const started = Date.now();
-  appendFileSync(opts.logFile, `\n$ cd ${opts.cwd} && ${[cmd, ...args].join(' ')}\n`);
-  const child = spawnOwned(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], group: true });
-  let stdout = '';
-  let timedOut = false;
-  child.stdout!.on('data', (b: Buffer) => {
-    stdout += b.toString();
-    appendFileSync(opts.logFile, b);
-  });
-  child.stderr!.on('data', (b: Buffer) => appendFileSync(opts.logFile, b));
-  if (opts.onLine) createInterface({ input: child.stdout! }).on('line', opts.onLine);
-  const timer = setTimeout(() => {
-    timedOut = true;
-    signalOwned(child, 'SIGKILL');
-  }, opts.timeoutMs);
-  return new Promise((resolve, reject) => {
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const seconds = (Date.now() - started) / 1000;
-      appendFileSync(opts.logFile, `[exit ${code ?? signal}${timedOut ? ', killed after the timeout' : ''}, ${seconds.toFixed(1)} s]\n`);
-      resolve({ exitCode: code ?? 128, stdout, timedOut, seconds });
-    });
-  });
-}
-
 /** One side's build directory, ready to run tests. */
 export interface SideContext {
   side: Side;
@@ -193,8 +151,8 @@ function unitSuite(): SuiteSpec {
         const paths = only?.filter((id) => id.startsWith(`${t} /`)).map((id) => id.slice(t.length + 1));
         if (paths && !paths.length) continue;
         const bin = join(ctx.buildDir, 'tests', 'unit', t);
-        const l = paths ? undefined : await capture(bin, ['-l'], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 2 * MIN });
-        const r = await capture(bin, ['--tap', '-k', ...(paths ?? []).flatMap((p) => ['-p', p])], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 10 * MIN });
+        const l = paths ? undefined : await runTestProgram(bin, ['-l'], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 2 * MIN });
+        const r = await runTestProgram(bin, ['--tap', '-k', ...(paths ?? []).flatMap((p) => ['-p', p])], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 10 * MIN });
         seconds += r.seconds;
         const parsed = parseTap(r.stdout, `${t} `);
         Object.assign(results, parsed);
@@ -233,12 +191,12 @@ function qtestSuite(): SuiteSpec {
       const notes: string[] = [];
       let seconds = 0;
       if (!paths) {
-        const l = await capture(bin, ['-l'], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 2 * MIN });
+        const l = await runTestProgram(bin, ['-l'], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 2 * MIN });
         seconds += l.seconds;
         paths = selectQosPaths(l.stdout);
         if (!paths.length) return { results: { 'qos-test -l': 'fail' }, seconds, notes: [`qos-test -l listed no virtio-blk/virtio-scsi tests (exit ${l.exitCode})`] };
       }
-      const r = await capture(bin, ['--tap', '-k', ...paths.flatMap((p) => ['-p', p])], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 15 * MIN });
+      const r = await runTestProgram(bin, ['--tap', '-k', ...paths.flatMap((p) => ['-p', p])], { cwd: ctx.buildDir, env: ctx.env, logFile, timeoutMs: 15 * MIN });
       seconds += r.seconds;
       const results = parseTap(r.stdout);
       if (r.exitCode !== 0 && !Object.values(results).includes('fail')) {
@@ -268,7 +226,7 @@ function iotestsSuite(format: IotestsFormat, tests?: string[]): SuiteSpec {
       const args = ['--color', 'off', `-${format}`, ...(selection ? selection : ['-g', 'quick'])];
       let n = 0;
       // As QEMU's meson runs it: the build's python, not whatever python3 is first on PATH.
-      const r = await capture(ctx.env.PYTHON!, ['./check', ...args], {
+      const r = await runTestProgram(ctx.env.PYTHON!, ['./check', ...args], {
         cwd: join(ctx.buildDir, 'tests', 'qemu-iotests'),
         env: ctx.env,
         logFile,
