@@ -4,8 +4,8 @@ import { figureSvg, fmt, stats } from './bench.ts';
 import type { SoakResult } from '@iohang/soak';
 import { GenerateError } from './patches.ts';
 
-/** `iohang soak --json`; files written before soak measured QEMU's own memory lack ownKiB. */
-export type SoakData = Omit<SoakResult, 'ownKiB'> & Partial<Pick<SoakResult, 'ownKiB'>>;
+/** `iohang soak --json`; files written before soak measured QEMU's own memory and its end lack ownKiB and qemuEnd. */
+export type SoakData = Omit<SoakResult, 'ownKiB' | 'qemuEnd'> & Partial<Pick<SoakResult, 'ownKiB' | 'qemuEnd'>>;
 
 export function readSoak(path: string): SoakData | null {
   if (!existsSync(path)) return null;

@@ -39,8 +39,9 @@ export interface Manifest {
 }
 
 /**
- * What every step of a build reads, read once: the workspace, the lock, the series, where
- * the state lives, configure.json and the log.
+ * What every step of preparing the tree reads, read once: the workspace, the lock, the
+ * series, where the state lives and the log. (configure.json is read by the commands
+ * that configure.)
  */
 export interface BuildContext {
   opts: BuildOptions;
@@ -49,13 +50,12 @@ export interface BuildContext {
   lock: Lock;
   series: SeriesPatch[];
   sp: ReturnType<typeof statePaths>;
-  config: BuildConfig;
 }
 
 export function buildContext(opts: BuildOptions = {}): BuildContext {
   const ws = workspacePaths(opts.root);
   const lock = readLock(ws.lockFile);
-  return { opts, log: opts.log ?? console.error, ws, lock, series: readSeries(ws.patchesDir), sp: statePaths(lock.version), config: readBuildConfig(ws.root) };
+  return { opts, log: opts.log ?? console.error, ws, lock, series: readSeries(ws.patchesDir), sp: statePaths(lock.version) };
 }
 
 /**
@@ -212,8 +212,9 @@ export async function build(opts: BuildOptions = {}): Promise<{ manifest: Manife
   const started = Date.now();
   const { variant, base, flagsVariant } = resolveVariant(opts);
   const ctx = buildContext(opts);
-  const { log, ws, lock, sp, config } = ctx;
+  const { log, ws, lock, sp } = ctx;
   if (!opts.skipSystemCheck) await ensureSystem(log);
+  const config = readBuildConfig(ws.root);
   const flags = configureFlags(config, flagsVariant);
   return withBuilderTree(ctx, async () => {
     const tree = base ? await baseWorktree(ctx) : await seriesTree(ctx);

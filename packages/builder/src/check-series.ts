@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { $ } from 'zx';
 import { baseTree, buildContext, ensureConfigured, ninja, withBuilderTree, type BuildOptions } from './build.ts';
-import { configureFlags } from './config.ts';
+import { configureFlags, readBuildConfig } from './config.ts';
 import { IohangError, textTable } from '@iohang/core';
 import { runQemuTestsIn } from './qemu-tests.ts';
 import { applySeries, describeApplyFailure } from './tree.ts';
@@ -36,7 +36,8 @@ export function parseCheckpatchTotals(output: string): { errors: number; warning
  */
 export async function checkSeries(opts: BuildOptions & { compile?: boolean } = {}): Promise<SeriesCheckRow[]> {
   const ctx = buildContext(opts);
-  const { log, series, sp, config } = ctx;
+  const { log, series, sp } = ctx;
+  const config = readBuildConfig(ctx.ws.root);
   return withBuilderTree(ctx, async () => {
     const tree = await baseTree(ctx);
     const buildDir = sp.buildDir('default');

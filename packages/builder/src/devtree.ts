@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildContext, seriesTree, withBuilderTree, type BuildOptions } from './build.ts';
+import { prepare, type BuildOptions } from './build.ts';
 import { IohangError, workspacePaths } from '@iohang/core';
 import { readLock } from './lock.ts';
 import { statePaths } from './paths.ts';
@@ -22,11 +22,11 @@ export interface DevTreeStatus {
  * `series`. Created from the builder's tree on first use; never reset afterwards.
  */
 export async function ensureDevTree(opts: BuildOptions = {}): Promise<DevTreeStatus> {
-  const ctx = buildContext(opts);
-  const devTree = opts.devTree ?? ctx.sp.devTree;
+  const ws = workspacePaths(opts.root);
+  const devTree = opts.devTree ?? statePaths(readLock(ws.lockFile).version).devTree;
   let created = false;
   if (!existsSync(join(devTree, '.git'))) {
-    const tree = await withBuilderTree(ctx, () => seriesTree(ctx));
+    const { tree } = await prepare(opts);
     await git(tree)`git clone -q ${tree} ${devTree}`;
     const g = git(devTree);
     await g`git checkout -q -B series`;

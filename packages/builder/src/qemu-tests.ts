@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildContext, ensureConfigured, ninja, seriesTree, withBuilderTree, type BuildOptions } from './build.ts';
-import { configureFlags, type BuildConfig } from './config.ts';
+import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
 import { runTestProgram } from './run.ts';
 import { QEMU_IOTESTS, QEMU_QTESTS, QEMU_UNIT_TESTS } from './test-lists.ts';
 import { iotestsCheckFinished, listedCases, parseIotestsCheck, tapPassed } from './test-output.ts';
@@ -91,7 +91,8 @@ export async function runQemuTestsIn(tree: string, buildDir: string, config: Bui
 export async function runQemuTests(opts: BuildOptions & QemuTestSelection = {}): Promise<QemuTestResult[]> {
   const variant = opts.variant ?? 'default';
   const ctx = buildContext(opts);
-  const { log, sp, config } = ctx;
+  const { log, sp } = ctx;
+  const config = readBuildConfig(ctx.ws.root);
   return withBuilderTree(ctx, async () => {
     const tree = await seriesTree(ctx);
     const buildDir = sp.buildDir(variant);

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BASE_VARIANT, baseWorktree, buildContext, ensureConfigured, ninja, seriesTree, withBuilderTree, type BuildContext, type BuildOptions } from './build.ts';
-import { configureFlags } from './config.ts';
+import { configureFlags, readBuildConfig, type BuildConfig } from './config.ts';
 import { IohangError, iohangHome, textTable } from '@iohang/core';
 import { TEST_ROM_DIRS, writeWrapper } from './qemu-tests.ts';
 import { runTestProgram } from './run.ts';
@@ -314,8 +314,8 @@ export function parseSuiteList(list: string): SuiteName[] {
 }
 
 /** Configure (same flags) and build one side's build directory with the suites' test targets. */
-async function prepareSide(side: Side, build: BuildContext, targets: string[]): Promise<SideContext> {
-  const { log, sp, config } = build;
+async function prepareSide(side: Side, build: BuildContext, config: BuildConfig, targets: string[]): Promise<SideContext> {
+  const { log, sp } = build;
   const tree = side === 'base' ? await baseWorktree(build) : await seriesTree(build);
   const buildDir = sp.buildDir(side === 'base' ? BASE_VARIANT : 'default');
   await ensureConfigured(tree, buildDir, configureFlags(config, 'default'), log);
@@ -361,6 +361,7 @@ export async function runSuites(opts: SuitesOptions = {}): Promise<SuitesReport>
   mkdirSync(logDir, { recursive: true });
   log(`suites: ${specs.map((s) => s.name).join(', ')}; raw outputs in ${logDir}`);
   const build = buildContext(opts);
+  const config = readBuildConfig(build.ws.root);
   const targets = specs.flatMap((s) => s.targets);
   if (!TEST_ROM_DIRS.some((d) => existsSync(join(d, 'efi-e1000.rom')))) {
     log("suites: warning: no efi-e1000.rom (Debian package ipxe-qemu; sudo npm run setup): tests that start '-M pc' with its default NIC fail on both sides");
@@ -370,7 +371,7 @@ export async function runSuites(opts: SuitesOptions = {}): Promise<SuitesReport>
     const ctx = {} as Record<Side, SideContext>;
     for (const side of SIDES) {
       log(`suites: building ${side}`);
-      ctx[side] = await prepareSide(side, build, targets);
+      ctx[side] = await prepareSide(side, build, config, targets);
     }
     const buildSeconds = (Date.now() - started) / 1000;
     log(`suites: both sides built in ${buildSeconds.toFixed(1)} s`);

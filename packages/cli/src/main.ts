@@ -25,13 +25,28 @@ const program = new Command('iohang')
   .addCommand(soakCommand())
   .addCommand(benchCommand());
 
+/**
+ * The errors behind one thrown value: `await using` reports a failure of the body and one
+ * of the disposal (a VM whose QEMU did not end well) together, as a SuppressedError.
+ */
+function errorsOf(e: unknown): unknown[] {
+  if (e instanceof Error && e.name === 'SuppressedError') {
+    const { error, suppressed } = e as Error & { error: unknown; suppressed: unknown };
+    return [...errorsOf(suppressed), ...errorsOf(error)];
+  }
+  return [e];
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof IohangError) {
-    console.error(`iohang: ${e.message}`);
-    if (e.fix) console.error(`fix: ${e.fix}`);
-    process.exit(1);
+  const errors = errorsOf(e);
+  for (const x of errors) {
+    if (!(x instanceof IohangError)) continue;
+    console.error(`iohang: ${x.message}`);
+    if (x.fix) console.error(`fix: ${x.fix}`);
   }
-  throw e;
+  const other = errors.find((x) => !(x instanceof IohangError));
+  if (other) throw other;
+  process.exit(1);
 }

@@ -1,4 +1,5 @@
 export * from './daemon.ts';
+export * from './dispose.ts';
 export * from './errors.ts';
 export * from './paths.ts';
 export * from './processes.ts';

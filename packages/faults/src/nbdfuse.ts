@@ -60,9 +60,8 @@ export class NbdfuseImage implements Fault {
     // Unmount first so nothing is left stale, then let both processes go (nbdfuse exits on
     // the unmount, so its end after that is no news; one from before is).
     await unmount(this.path);
-    const fuse = this.fuse.stop().catch((e: Error) => e);
+    const error = await this.fuse.stop().catch((e: Error) => e);
     await this.nbd.stop();
-    const error = await fuse;
     if (died && error) throw error;
   }
 

@@ -144,6 +144,10 @@ export class NetnsNbdStorage extends LinkStorage {
       hint: 'Is python3 installed, and the image readable by qemu-nbd?',
       timeoutMs: 15_000,
       pollMs: 100,
+    }).catch((e: unknown) => {
+      // The server's side of the story belongs in the message too.
+      if (e instanceof IohangError && server.output) throw new IohangError(`${e.message}\n[qemu-nbd] ${server.output}`, e.fix);
+      throw e;
     });
   }
 

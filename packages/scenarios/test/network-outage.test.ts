@@ -19,8 +19,9 @@ const OUTAGE_MS = 8000;
 
 it('an 8 s link outage: the I/O hang disk stalls and recovers with no guest error, the plain disk fails', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'net-outage-'));
-  const hangStorage = await NetnsNbdStorage.start({ image: await ext4Image('net-hang'), dir });
-  const plainStorage = await NetnsNbdStorage.start({ image: await ext4Image('net-plain'), dir }).catch(async (e: unknown) => {
+  const [hangImage, plainImage] = [await ext4Image('net-hang'), await ext4Image('net-plain')];
+  const hangStorage = await NetnsNbdStorage.start({ image: hangImage, dir });
+  const plainStorage = await NetnsNbdStorage.start({ image: plainImage, dir }).catch(async (e: unknown) => {
     await hangStorage.stop();
     throw e;
   });

@@ -2,7 +2,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
-import { workspaceRoot } from '@iohang/core';
+import { disposeAll, workspaceRoot } from '@iohang/core';
 import { buildGuest, type Guest } from '@iohang/guest';
 import { Vm, type VmOptions } from '@iohang/vm';
 
@@ -23,14 +23,23 @@ export async function bootVm(name: string, opts: Omit<VmOptions, 'guest' | 'logD
   const logDir = join(workspaceRoot(), 'test-logs', name.replace(/[^\w.-]+/g, '-'));
   rmSync(logDir, { recursive: true, force: true });
   mkdirSync(logDir, { recursive: true });
-  const vm = await Vm.start({ ...opts, guest: await testGuest(), logDir });
+  // The VM disposes of what it owns from its start on; before that, this does.
+  const guest = await testGuest().catch(async (e: unknown) => {
+    await disposeAll(opts.owns ?? []);
+    throw e;
+  });
+  const vm = await Vm.start({ ...opts, guest, logDir });
   onTestFinished(async ({ task }) => {
     await vm.close();
     // A signal, an unexpected exit code, an assertion or a sanitizer report (an ASan build,
     // IOHANG_QEMU_VARIANT=asan) fails the test, unless it said which end it expects; so
     // does anything QEMU sent that is not valid QMP or does not match the event schemas.
     const problems = vm.endProblems();
-    const protocol = (vm.qmp?.protocolErrors ?? []).map((e) => `${e.message} (QEMU sent: ${e.line})`);
+    // A QEMU killed mid-line (a crash the test provoked and expected) leaves half a message.
+    const killed = vm.end !== undefined && (vm.end.signal !== null || vm.end.code !== 0);
+    const protocol = (vm.qmp?.protocolErrors ?? [])
+      .filter((e) => !(killed && e.message === 'the connection closed in the middle of a message'))
+      .map((e) => `${e.message} (QEMU sent: ${e.line})`);
     // onTestFinished runs before onTestFailed hooks: the test's own result is already here.
     if (task.result?.state === 'fail' || problems.length || protocol.length) {
       console.error(`--- ${name}: guest console (tail) ---\n${vm.consoleTail(40)}\n--- logs kept in ${logDir} ---`);

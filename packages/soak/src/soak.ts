@@ -39,6 +39,8 @@ export interface SoakResult {
   ownKiB: { first: number; last: number; max: number };
   /** From the end of an outage to BLOCK_IO_HANG(false), ms. */
   recoveryMs: number[];
+  /** What was wrong with how QEMU ended (Vm.endProblems()): empty when it ended well. */
+  qemuEnd: string[];
 }
 
 const BS = 4096;
@@ -70,13 +72,26 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const image = join(dir, 'soak.img');
   await createDisk({ path: image, sizeMiB: 16, format: 'raw' }, qemuPaths(opts.variant).img);
   const props = { iohang: true, 'iohang-retry-interval': opts.retryIntervalMs, ...(opts.iothread ? { iothread: 'io0' } : {}) };
-  await using vm = await Vm.start({
+  const vm = await Vm.start({
     variant: opts.variant,
     guest: await buildGuest({ log }),
     disks: [imageDisk('d0', image, props)],
     iothreads: opts.iothread ? ['io0'] : [],
     logDir: join(dir, 'vm'),
   });
+  let result: Omit<SoakResult, 'qemuEnd'>;
+  try {
+    result = await soakOn(vm, opts);
+  } finally {
+    await vm.close();
+  }
+  // Also a result whose cycles all went well fails if QEMU did not end well (a sanitizer
+  // report on the way out, under --asan).
+  return { ...result, qemuEnd: vm.endProblems() };
+}
+
+async function soakOn(vm: Vm, opts: SoakOptions): Promise<Omit<SoakResult, 'qemuEnd'>> {
+  const { log } = opts;
   const pid = vm.pid!;
   const started = Date.now();
   const since = vm.qmp.mark();
@@ -159,14 +174,16 @@ export function formatSoak(r: SoakResult): string {
     `QEMU RSS               ${mib(r.rssKiB.first)} after cycle 1, ${mib(r.rssKiB.last)} at the end, ${mib(r.rssKiB.max)} at most`,
     `QEMU's own memory      ${mib(r.ownKiB.first)} after cycle 1, ${mib(r.ownKiB.last)} at the end (RSS without guest RAM and TCG's code buffer)`,
     `recovery after outage  median ${pct(r.recoveryMs, 50)} ms, p99 ${pct(r.recoveryMs, 99)} ms, max ${Math.max(0, ...r.recoveryMs)} ms`,
+    `QEMU's end             ${r.qemuEnd.length === 0 ? 'exit 0, nothing reported' : r.qemuEnd.join('; ')}`,
   ].join('\n');
 }
 
-/** Whether the run shows no data problem, no event problem and flat memory. */
+/** Whether the run shows no data problem, no event problem, flat memory and a QEMU that ended well. */
 export function soakPassed(r: SoakResult, slackKiB = 8 * 1024): boolean {
   return (
     r.badRounds.length === 0 &&
     r.eventProblems.length === 0 &&
+    r.qemuEnd.length === 0 &&
     r.events.timeouts === 0 &&
     r.events.ioErrors === 0 &&
     r.ownKiB.last - r.ownKiB.first <= slackKiB

@@ -3,7 +3,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, type WriteStream } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { describeEnd, endOf, IohangError, type ProcessEnd, qemuPaths, type QemuVariant, spawnOwned, stopProcess, withTimeout } from '@iohang/core';
+import { describeEnd, disposeAll, endOf, IohangError, type ProcessEnd, qemuPaths, type QemuVariant, spawnOwned, stopProcess, withTimeout } from '@iohang/core';
 import { AgentChannel, type Guest } from '@iohang/guest';
 import { QmpClient } from '@iohang/qmp';
 import { diskArgs, type DiskSpec } from './args.ts';
@@ -329,19 +329,6 @@ export const SANITIZER_REPORT = /==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|
 
 /** A failed assert() or g_assert() (both abort), or glib's "should not be reached". */
 export const CRASH_REPORT = /Assertion `.*' failed|^ERROR:\S+: (assertion failed|code should not be reached)/;
-
-/** Dispose of each, the last first, whatever the others do; the messages of those that failed. */
-async function disposeAll(resources: AsyncDisposable[]): Promise<string[]> {
-  const failed: string[] = [];
-  for (const resource of [...resources].reverse()) {
-    try {
-      await resource[Symbol.asyncDispose]();
-    } catch (e) {
-      failed.push((e as Error).message);
-    }
-  }
-  return failed;
-}
 
 export function tail(text: string, lines: number): string {
   return text.split('\n').slice(-lines).join('\n');
