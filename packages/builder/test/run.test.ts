@@ -16,7 +16,7 @@ function running(pid: number): boolean {
 describe('running programs', () => {
   it('runTestProgram kills a program and what it started after the timeout, and logs it all', async () => {
     const logFile = join(mkdtempSync(join(tmpdir(), 'run-')), 'log');
-    const r = await runTestProgram('sh', ['-c', 'sleep 60 & echo child $!; echo oops >&2; wait'], { cwd: tmpdir(), env: process.env, logFile, timeoutMs: 500 });
+    const r = await runTestProgram('sh', ['-c', 'sleep 600 & echo child $!; echo oops >&2; wait'], { cwd: tmpdir(), env: process.env, logFile, timeoutMs: 500 });
     expect(r.timedOut).toBe(true);
     const child = Number(/child (\d+)/.exec(r.stdout)![1]);
     await expect.poll(() => running(child)).toBe(false);
