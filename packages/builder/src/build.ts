@@ -44,7 +44,6 @@ export interface Manifest {
  * that configure.)
  */
 export interface BuildContext {
-  opts: BuildOptions;
   log: (line: string) => void;
   ws: ReturnType<typeof workspacePaths>;
   lock: Lock;
@@ -55,7 +54,7 @@ export interface BuildContext {
 export function buildContext(opts: BuildOptions = {}): BuildContext {
   const ws = workspacePaths(opts.root);
   const lock = readLock(ws.lockFile);
-  return { opts, log: opts.log ?? console.error, ws, lock, series: readSeries(ws.patchesDir), sp: statePaths(lock.version) };
+  return { log: opts.log ?? console.error, ws, lock, series: readSeries(ws.patchesDir), sp: statePaths(lock.version) };
 }
 
 /**

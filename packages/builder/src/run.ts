@@ -47,7 +47,6 @@ export interface Captured {
   seconds: number;
 }
 
-
 /**
  * Run a test program (a unit test, a qtest, iotests' check) as the leader of its own
  * process group: a timeout, its end or ours kills the QEMUs it started too. Its stdout and

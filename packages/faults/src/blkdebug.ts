@@ -62,16 +62,18 @@ let counter = 0;
  */
 export class BlkdebugFault implements Fault {
   private readonly targets: BlkdebugTarget[];
+  /** Checked here, so that a bad fault fails before it touches QEMU. */
+  private readonly rules: ReturnType<typeof blkdebugRules>;
   private nodes: string[] = [];
 
   constructor(
     private readonly qmp: QmpClient,
     targets: BlkdebugTarget | BlkdebugTarget[],
-    private readonly opts: BlkdebugFaultOptions,
+    opts: BlkdebugFaultOptions,
   ) {
     this.targets = Array.isArray(targets) ? targets : [targets];
     if (this.targets.length === 0) throw new IohangError('a blkdebug fault needs at least one disk', 'Pass a target, e.g. blkdebugTarget(disk)');
-    blkdebugRules(opts);
+    this.rules = blkdebugRules(opts);
   }
 
   /** A fault that is on: constructed and begun. */
@@ -97,7 +99,7 @@ export class BlkdebugFault implements Fault {
     try {
       for (const target of this.targets) {
         const node = `iohang-dbg${++counter}`;
-        await this.qmp.execute('blockdev-add', { driver: 'blkdebug', 'node-name': node, image: target.protocolNode, ...blkdebugRules(this.opts) });
+        await this.qmp.execute('blockdev-add', { driver: 'blkdebug', 'node-name': node, image: target.protocolNode, ...this.rules });
         nodes.push(node);
       }
       await this.qmp.execute('blockdev-reopen', { options: this.targets.map((t, i) => ({ driver: t.formatDriver, 'node-name': t.formatNode, file: nodes[i]! })) });

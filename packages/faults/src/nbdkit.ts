@@ -53,16 +53,11 @@ export interface NbdkitOptions {
  * Disposing of it stops nbdkit.
  */
 export class NbdkitBackend implements Fault {
-  readonly socket: string;
-  readonly trigger: string;
-
   private constructor(
     private readonly daemon: Daemon,
-    dir: string,
-  ) {
-    this.socket = join(dir, 'nbdkit.sock');
-    this.trigger = join(dir, 'nbdkit.errors-on');
-  }
+    readonly socket: string,
+    readonly trigger: string,
+  ) {}
 
   static async start(opts: NbdkitOptions): Promise<NbdkitBackend> {
     const ops = opts.ops ?? ['read', 'write', 'discard', 'write-zeroes'];
@@ -71,7 +66,7 @@ export class NbdkitBackend implements Fault {
     rmSync(trigger, { force: true });
     const args = ['--foreground', '--exit-with-parent', '-U', socket, ...pluginArgs(opts.image, trigger, ops, opts.errno ?? 'EIO')];
     const daemon = await startDaemon('nbdkit', args, { name: 'nbdkit', ready: () => existsSync(socket), hint: 'Is nbdkit installed? sudo npm run setup' });
-    return new NbdkitBackend(daemon, opts.dir);
+    return new NbdkitBackend(daemon, socket, trigger);
   }
 
   get pid(): number | undefined {
